@@ -1,0 +1,274 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is config.yaml. Every key is documented in the example config.yaml and the
+// README; unknown keys are errors.
+type Config struct {
+	OpenAI   OpenAIConfig   `yaml:"openai"`
+	Store    StoreConfig    `yaml:"store"`
+	Telegram TelegramConfig `yaml:"telegram"`
+	Slack    SlackConfig    `yaml:"slack"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	Log      LogConfig      `yaml:"log"`
+	Limits   LimitsConfig   `yaml:"limits"`
+}
+
+// OpenAIConfig is the model and the proxy it is reached through.
+type OpenAIConfig struct {
+	BaseURL               string   `yaml:"base_url"`
+	APIKey                string   `yaml:"api_key"`
+	Model                 string   `yaml:"model"`
+	SystemPrompt          string   `yaml:"system_prompt"`
+	MaxContextTokens      int      `yaml:"max_context_tokens"`
+	MaxReplyTokens        int      `yaml:"max_reply_tokens"`
+	MaxConcurrentRequests int      `yaml:"max_concurrent_requests"`
+	MaxRetries            int      `yaml:"max_retries"`
+	StallTimeout          Duration `yaml:"stall_timeout"`
+	TurnTimeout           Duration `yaml:"turn_timeout"`
+}
+
+// StoreConfig is the bbolt file.
+type StoreConfig struct {
+	Path               string `yaml:"path"`
+	MaxMessagesPerChat int    `yaml:"max_messages_per_chat"`
+}
+
+// TelegramConfig is the Telegram adapter; it runs when Token is set.
+type TelegramConfig struct {
+	Token          string   `yaml:"token"`
+	APIURL         string   `yaml:"api_url"`
+	AllowedUserIDs IntList  `yaml:"allowed_user_ids"`
+	AllowedChatIDs IntList  `yaml:"allowed_chat_ids"`
+	Mode           string   `yaml:"mode"`
+	WebhookURL     string   `yaml:"webhook_url"`
+	WebhookSecret  string   `yaml:"webhook_secret"`
+	WebhookListen  string   `yaml:"webhook_listen"`
+	Drafts         bool     `yaml:"drafts"`
+	GroupEditEvery Duration `yaml:"group_edit_interval"`
+	EditEvery      Duration `yaml:"edit_interval"`
+}
+
+// SlackConfig is the Slack adapter; it runs when BotToken is set.
+type SlackConfig struct {
+	BotToken                     string     `yaml:"bot_token"`
+	AppToken                     string     `yaml:"app_token"`
+	APIURL                       string     `yaml:"api_url"`
+	Mode                         string     `yaml:"mode"`
+	SigningSecret                string     `yaml:"signing_secret"`
+	EventsListen                 string     `yaml:"events_listen"`
+	AllowedUserIDs               StringList `yaml:"allowed_user_ids"`
+	AllowedChannelIDs            StringList `yaml:"allowed_channel_ids"`
+	ReplyInThreadsWithoutMention *bool      `yaml:"reply_in_threads_without_mention"`
+	NativeStreaming              bool       `yaml:"native_streaming"`
+}
+
+// HTTPConfig is the health and metrics endpoint.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// LogConfig is the logger.
+type LogConfig struct {
+	Level   string `yaml:"level"`
+	Format  string `yaml:"format"`
+	Content bool   `yaml:"content"`
+}
+
+// LimitsConfig bounds what users may spend.
+type LimitsConfig struct {
+	DailyTokensPerUser int `yaml:"daily_tokens_per_user"`
+}
+
+// Defaults of the keys the contract gives one.
+const (
+	defaultOpenAIURL   = "https://api.openai.com/v1"
+	defaultTelegramURL = "https://api.telegram.org"
+	defaultSlackURL    = "https://slack.com/api/"
+)
+
+// setDefaults fills the keys left empty.
+func (c *Config) setDefaults() {
+	o := &c.OpenAI
+	o.BaseURL = or(o.BaseURL, defaultOpenAIURL)
+	o.Model = or(o.Model, "gpt-4o-mini")
+	o.MaxContextTokens = orInt(o.MaxContextTokens, 16000)
+	o.MaxReplyTokens = orInt(o.MaxReplyTokens, 1024)
+	o.MaxConcurrentRequests = orInt(o.MaxConcurrentRequests, 16)
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 3
+	}
+	o.StallTimeout = Duration(orDur(time.Duration(o.StallTimeout), 60*time.Second))
+	o.TurnTimeout = Duration(orDur(time.Duration(o.TurnTimeout), 5*time.Minute))
+	c.Store.Path = or(c.Store.Path, "data/chatbot.db")
+	c.Store.MaxMessagesPerChat = orInt(c.Store.MaxMessagesPerChat, 500)
+	t := &c.Telegram
+	t.APIURL = or(t.APIURL, defaultTelegramURL)
+	t.Mode = or(t.Mode, "polling")
+	t.EditEvery = Duration(orDur(time.Duration(t.EditEvery), time.Second))
+	t.GroupEditEvery = Duration(orDur(time.Duration(t.GroupEditEvery), 3*time.Second))
+	s := &c.Slack
+	s.APIURL = or(s.APIURL, defaultSlackURL)
+	s.Mode = or(s.Mode, "socket")
+	if s.ReplyInThreadsWithoutMention == nil {
+		yes := true
+		s.ReplyInThreadsWithoutMention = &yes
+	}
+	c.Log.Level = or(c.Log.Level, "info")
+	c.Log.Format = or(c.Log.Format, "auto")
+}
+
+// keyCheck is the verdict on one key's value.
+type keyCheck struct {
+	key string
+	err error
+}
+
+// validate checks values, naming the key of the first bad one.
+func (c *Config) validate() error {
+	checks := []keyCheck{
+		{"openai.base_url", checkURL(c.OpenAI.BaseURL)},
+		{"openai.model", nonEmpty(c.OpenAI.Model)},
+		{"openai.max_context_tokens", positive(c.OpenAI.MaxContextTokens)},
+		{"openai.max_reply_tokens", positive(c.OpenAI.MaxReplyTokens)},
+		{"openai.max_reply_tokens", below(c.OpenAI.MaxReplyTokens, c.OpenAI.MaxContextTokens, "openai.max_context_tokens")},
+		{"openai.max_concurrent_requests", positive(c.OpenAI.MaxConcurrentRequests)},
+		{"openai.max_retries", notNegative(c.OpenAI.MaxRetries)},
+		{"openai.stall_timeout", positive(int(c.OpenAI.StallTimeout))},
+		{"openai.turn_timeout", positive(int(c.OpenAI.TurnTimeout))},
+		{"store.path", nonEmpty(c.Store.Path)},
+		{"store.max_messages_per_chat", positive(c.Store.MaxMessagesPerChat)},
+		{"telegram.api_url", checkURL(c.Telegram.APIURL)},
+		{"telegram.mode", oneOf(c.Telegram.Mode, "polling", "webhook")},
+		{"telegram.edit_interval", positive(int(c.Telegram.EditEvery))},
+		{"telegram.group_edit_interval", positive(int(c.Telegram.GroupEditEvery))},
+		{"slack.api_url", checkURL(c.Slack.APIURL)},
+		{"slack.mode", oneOf(c.Slack.Mode, "socket", "events")},
+		{"log.level", oneOf(c.Log.Level, "debug", "info", "warn", "error")},
+		{"log.format", oneOf(c.Log.Format, "auto", "text", "json")},
+		{"limits.daily_tokens_per_user", notNegative(c.Limits.DailyTokensPerUser)},
+	}
+	if c.Telegram.Token != "" && c.Telegram.Mode == "webhook" {
+		checks = append(checks,
+			keyCheck{"telegram.webhook_url", checkURL(c.Telegram.WebhookURL)},
+			keyCheck{"telegram.webhook_secret", webhookSecret(c.Telegram.WebhookSecret)},
+			keyCheck{"telegram.webhook_listen", nonEmpty(c.Telegram.WebhookListen)})
+	}
+	if c.Slack.BotToken != "" {
+		if c.Slack.Mode == "events" {
+			checks = append(checks,
+				keyCheck{"slack.signing_secret", nonEmpty(c.Slack.SigningSecret)},
+				keyCheck{"slack.events_listen", nonEmpty(c.Slack.EventsListen)})
+		} else {
+			checks = append(checks, keyCheck{"slack.app_token", prefixed(c.Slack.AppToken, "xapp-")})
+		}
+	}
+	for _, ch := range checks {
+		if ch.err != nil {
+			return fmt.Errorf("config: %s: %w", ch.key, ch.err)
+		}
+	}
+	return nil
+}
+
+func or(s, def string) string {
+	if strings.TrimSpace(s) == "" {
+		return def
+	}
+	return s
+}
+
+func orInt(n, def int) int {
+	if n == 0 {
+		return def
+	}
+	return n
+}
+
+func orDur(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func nonEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("must be set")
+	}
+	return nil
+}
+
+func positive(n int) error {
+	if n <= 0 {
+		return fmt.Errorf("must be greater than zero, got %d", n)
+	}
+	return nil
+}
+
+func notNegative(n int) error {
+	if n < 0 {
+		return fmt.Errorf("must not be negative, got %d", n)
+	}
+	return nil
+}
+
+func below(n, limit int, limitKey string) error {
+	if n >= limit {
+		return fmt.Errorf("must be less than %s (%d), got %d", limitKey, limit, n)
+	}
+	return nil
+}
+
+func oneOf(s string, allowed ...string) error {
+	for _, a := range allowed {
+		if s == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), s)
+}
+
+func prefixed(s, prefix string) error {
+	if !strings.HasPrefix(s, prefix) {
+		return fmt.Errorf("must be set to a token starting with %q (or set slack.mode: events)", prefix)
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an http(s) URL, got %q", s)
+	}
+	return nil
+}
+
+// webhookSecret follows Telegram's rule for secret_token: 1-256 of A-Z a-z 0-9 _ -.
+func webhookSecret(s string) error {
+	if len(s) == 0 || len(s) > 256 {
+		return fmt.Errorf("must be 1 to 256 characters")
+	}
+	for _, r := range s {
+		ok := r == '_' || r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')
+		if !ok {
+			return fmt.Errorf("may hold only A-Z, a-z, 0-9, _ and -")
+		}
+	}
+	return nil
+}
+
+// readConfig loads, expands, defaults and validates the file at path.
+func readConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parseConfig(data, os.LookupEnv)
+}

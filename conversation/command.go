@@ -1,0 +1,60 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The platform-neutral commands. Adapters map their own forms ("/reset@bot",
+// Slack's "@bot reset") onto these texts.
+const (
+	CommandStart = "start"
+	CommandHelp  = "help"
+	CommandReset = "reset"
+	CommandStop  = "stop"
+)
+
+// parseCommand reports the command a text starts with, if any. "/reset@bot" counts;
+// an unknown "/word" is not a command and goes to the model like any text.
+func parseCommand(text string) (string, bool) {
+	t := strings.TrimSpace(text)
+	if !strings.HasPrefix(t, "/") {
+		return "", false
+	}
+	word, _, _ := strings.Cut(t[1:], " ")
+	word, _, _ = strings.Cut(word, "\n")
+	word, _, _ = strings.Cut(word, "@")
+	switch word = strings.ToLower(word); word {
+	case CommandStart, CommandHelp, CommandReset, CommandStop:
+		return word, true
+	}
+	return "", false
+}
+
+// IsCommand reports whether text is one of the engine's commands.
+func IsCommand(text string) bool {
+	_, ok := parseCommand(text)
+	return ok
+}
+
+// command answers a command at once, without waiting for the chat's running turn.
+func (e *Engine) command(ctx context.Context, req Request, cmd string) error {
+	switch cmd {
+	case CommandReset:
+		e.cancelTurn(ctx, req.Chat, errReset)
+		if err := e.history.Reset(ctx, req.Chat); err != nil {
+			err = fmt.Errorf("reset history: %w", err)
+			return errors.Join(err, e.finishNow(ctx, req.Reply, "I could not clear the context. Please try again."))
+		}
+		return e.finishNow(ctx, req.Reply, resetText)
+	case CommandStop:
+		if e.cancelTurn(ctx, req.Chat, errStopped) {
+			return e.finishNow(ctx, req.Reply, "Stopped.")
+		}
+		return e.finishNow(ctx, req.Reply, stopIdleText)
+	default:
+		return e.finishNow(ctx, req.Reply, e.HelpText())
+	}
+}

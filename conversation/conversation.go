@@ -1,0 +1,132 @@
+// Package conversation is the bot's domain: the messages and chats, the Engine that
+// runs one turn at a time per chat, the platform-neutral commands, context trimming,
+// and the small interfaces it consumes (History, Model, TokenCounter, Reply).
+//
+// It imports no platform and no database: adapters in bots/ feed it Requests and
+// implement Reply; store/ implements History; openai/ implements Model.
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ChatID names one conversation. Adapters build it from the platform, e.g.
+// "telegram:12345", "telegram:-100987:topic:4" or "slack:T01:C02:1712345678.000100".
+type ChatID string
+
+// Role is who said a message, as OpenAI's chat API names it.
+type Role string
+
+// The roles a stored or sent message can have.
+const (
+	RoleSystem    Role = "system"
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+)
+
+// Message is one entry of a conversation.
+type Message struct {
+	Role    Role   `json:"role"`
+	Content string `json:"content"`
+	// Name is the speaker's display name in group chats; empty in private chats.
+	Name string    `json:"name,omitempty"`
+	Time time.Time `json:"time"`
+	// Tokens caches the message's token count (0 = not counted yet).
+	Tokens int `json:"tokens,omitempty"`
+}
+
+// History stores each chat's messages. store.DB implements it.
+type History interface {
+	// Recent returns at most max of the chat's newest messages, oldest first.
+	Recent(ctx context.Context, chat ChatID, max int) ([]Message, error)
+	// AppendTurn stores the messages of one turn atomically.
+	AppendTurn(ctx context.Context, chat ChatID, msgs ...Message) error
+	// Reset deletes the chat's history.
+	Reset(ctx context.Context, chat ChatID) error
+}
+
+// Usage is what one completion cost, as the model reports it.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// Model streams a chat completion. openai.Client implements it.
+type Model interface {
+	// Stream sends msgs and calls onDelta with each piece of text as it arrives.
+	// Errors meant for users are *Error values.
+	Stream(ctx context.Context, msgs []Message, onDelta func(delta string)) (Usage, error)
+	// Name is the model's name, shown by /help.
+	Name() string
+}
+
+// TokenCounter counts the tokens of a text for the configured model.
+type TokenCounter interface {
+	Count(text string) int
+}
+
+// Reply is where the engine writes one answer. Adapters implement it with the
+// platform's own calls: the first Update sends a message, later ones edit it.
+type Reply interface {
+	// Update shows the reply so far (the whole text, not a delta). The pacer calls it
+	// at most once per Request.UpdateEvery. A *RetryAfterError delays the next call;
+	// any other error is logged and the turn goes on.
+	Update(ctx context.Context, text string) error
+	// Finish writes the final, whole text. A *RetryAfterError makes the pacer wait
+	// and call Finish again with the same text.
+	Finish(ctx context.Context, text string) error
+}
+
+// RetryAfterError is what a Reply returns when the platform asks it to wait
+// (Telegram 429 retry_after, Slack ratelimited + Retry-After).
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("retry after %s: %v", e.After, e.Err)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter reports how long err asks to wait, if it is (or wraps) a *RetryAfterError.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		return ra.After, true
+	}
+	return 0, false
+}
+
+// Error is an error whose Text is safe to show to a user: short, actionable,
+// with no secret and no stack trace. Err keeps the cause for logs.
+type Error struct {
+	Text string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Text
+	}
+	return e.Text + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// UserText returns the text a user may see for err: the Text of a wrapped *Error,
+// or a generic sentence that reveals nothing.
+func UserText(err error) string {
+	var ue *Error
+	if errors.As(err, &ue) {
+		return ue.Text
+	}
+	return "Something went wrong while answering. Please try again."
+}
+
+// ErrClosed is returned by Engine.Handle once the engine is shutting down.
+var ErrClosed = errors.New("engine closed")

@@ -1,0 +1,261 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config tunes the Engine. Zero values take the defaults noted.
+type Config struct {
+	// SystemPrompt starts every context (optional).
+	SystemPrompt string
+	// MaxContextTokens bounds system prompt + history + the new message + ReplyTokens.
+	// Default 16000.
+	MaxContextTokens int
+	// ReplyTokens is kept free in the context for the reply. Default 1024.
+	ReplyTokens int
+	// HistoryWindow is how many stored messages are read per turn, at most. Default 200.
+	HistoryWindow int
+	// MaxConcurrent bounds the model calls running at once over all chats. Default 16.
+	MaxConcurrent int
+	// TurnTimeout bounds one whole turn. Default 5 minutes.
+	TurnTimeout time.Duration
+	// Clock drives the pacer; default the system clock.
+	Clock Clock
+	// Logger receives one line per turn; default slog.Default().
+	Logger *slog.Logger
+	// LogContent adds message texts to the logs (off by default).
+	LogContent bool
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxContextTokens <= 0 {
+		c.MaxContextTokens = 16000
+	}
+	if c.ReplyTokens <= 0 {
+		c.ReplyTokens = 1024
+	}
+	if c.HistoryWindow <= 0 {
+		c.HistoryWindow = 200
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 16
+	}
+	if c.TurnTimeout <= 0 {
+		c.TurnTimeout = 5 * time.Minute
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Texts the engine answers with.
+const (
+	busyText       = "Still answering your previous message, please wait."
+	resetText      = "Context cleared. Let's start over."
+	stopIdleText   = "Nothing to stop."
+	stoppedMark    = "\n\n_(stopped)_"
+	resetMark      = "\n\n_(cancelled: context cleared)_"
+	emptyReplyText = "The model sent an empty reply. Please try again."
+	closingText    = "The bot is restarting; please send that again in a minute."
+)
+
+// Causes of a cancelled turn.
+var (
+	errStopped = errors.New("stopped by /stop")
+	errReset   = errors.New("cancelled by /reset")
+)
+
+// Engine runs conversations: one turn at a time per chat, chats in parallel, with a
+// bounded number of model calls at once. It is safe for concurrent use.
+type Engine struct {
+	cfg     Config
+	history History
+	model   Model
+	tokens  TokenCounter
+	log     *slog.Logger
+	slots   chan struct{} // model-call semaphore
+
+	mu      sync.Mutex
+	chats   map[ChatID]*chatState
+	closing bool
+	turns   sync.WaitGroup
+	base    context.Context // parent of every turn; cancelled by Shutdown
+	cancel  context.CancelFunc
+}
+
+// chatState is one chat's turn queue: at most one turn running and one waiting.
+type chatState struct {
+	running bool
+	waiting bool
+	ctx     context.Context         // the running turn's context
+	cancel  context.CancelCauseFunc // cancels the running turn
+	done    chan struct{}           // closed when the running turn ends
+}
+
+// New returns an Engine.
+func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
+	cfg.setDefaults()
+	base, cancel := context.WithCancel(context.Background())
+	return &Engine{
+		cfg:     cfg,
+		history: h,
+		model:   m,
+		tokens:  tc,
+		log:     cfg.Logger,
+		slots:   make(chan struct{}, cfg.MaxConcurrent),
+		chats:   make(map[ChatID]*chatState),
+		base:    base,
+		cancel:  cancel,
+	}
+}
+
+// Handle answers one request and returns when its reply is finished. Commands are
+// answered at once; a message waits while its chat is busy (one at most: a further
+// one is told to wait). It returns ErrClosed once Shutdown has begun.
+func (e *Engine) Handle(ctx context.Context, req Request) error {
+	if cmd, ok := parseCommand(req.Text); ok {
+		return e.command(ctx, req, cmd)
+	}
+	st, err := e.enter(ctx, req)
+	if st == nil || err != nil {
+		return err
+	}
+	defer e.leave(req.Chat, st)
+	return e.turn(req, st)
+}
+
+// enter waits for the chat's turn. It returns nil when the request was answered
+// without a turn (busy, closing).
+func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return nil, errors.Join(ErrClosed, e.finishNow(ctx, req.Reply, closingText))
+	}
+	st := e.chats[req.Chat]
+	if st == nil {
+		st = &chatState{}
+		e.chats[req.Chat] = st
+	}
+	for st.running {
+		if st.waiting {
+			e.mu.Unlock()
+			return nil, e.finishNow(ctx, req.Reply, busyText)
+		}
+		st.waiting = true
+		done := st.done
+		e.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			e.mu.Lock()
+			st.waiting = false
+			if !st.running && e.chats[req.Chat] == st {
+				delete(e.chats, req.Chat)
+			}
+			e.mu.Unlock()
+			return nil, ctx.Err()
+		}
+		e.mu.Lock()
+		st.waiting = false
+	}
+	st.running = true
+	st.done = make(chan struct{})
+	st.ctx, st.cancel = context.WithCancelCause(e.base)
+	e.turns.Add(1)
+	e.mu.Unlock()
+	return st, nil
+}
+
+// leave ends the chat's running turn and lets the waiting one in.
+func (e *Engine) leave(chat ChatID, st *chatState) {
+	e.mu.Lock()
+	st.running = false
+	st.cancel(nil)
+	st.ctx, st.cancel = nil, nil
+	close(st.done)
+	if !st.waiting {
+		delete(e.chats, chat)
+	}
+	e.mu.Unlock()
+	e.turns.Done()
+}
+
+// cancelTurn cancels the chat's running turn with cause and waits until it ends.
+// It reports whether a turn was running.
+func (e *Engine) cancelTurn(ctx context.Context, chat ChatID, cause error) bool {
+	e.mu.Lock()
+	st := e.chats[chat]
+	if st == nil || !st.running {
+		e.mu.Unlock()
+		return false
+	}
+	st.cancel(cause)
+	done := st.done
+	e.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return true
+}
+
+// finishNow writes a one-off answer (commands, busy, errors).
+func (e *Engine) finishNow(ctx context.Context, r Reply, text string) error {
+	p := newPacer(r, time.Second, e.cfg.Clock, e.log)
+	go p.run(ctx)
+	return p.Finish(text)
+}
+
+// Shutdown stops taking messages, lets running turns finish until ctx ends, then
+// cancels them and waits for them to write their final text.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
+	idle := make(chan struct{})
+	go func() { e.turns.Wait(); close(idle) }()
+	select {
+	case <-idle:
+		e.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	e.cancel()
+	<-idle
+	return ctx.Err()
+}
+
+// HelpText is the platform-neutral help; adapters may add their own lines.
+func (e *Engine) HelpText() string {
+	return fmt.Sprintf("I answer with the model %s and remember this conversation.\n\n"+
+		"Send a message and watch the answer grow.\n"+
+		"/reset: forget this conversation and start over\n"+
+		"/stop: stop the answer in progress\n"+
+		"/help: show this help", e.model.Name())
+}
+
+// logTurn writes one line per turn, without message text unless configured.
+func (e *Engine) logTurn(req Request, start time.Time, firstToken time.Duration, u Usage, reply string, err error) {
+	attrs := []any{
+		"chat", string(req.Chat), "user", req.UserID, "model", e.model.Name(),
+		"tokens_in", u.PromptTokens, "tokens_out", u.CompletionTokens,
+		"first_token", firstToken, "duration", time.Since(start),
+	}
+	if e.cfg.LogContent {
+		attrs = append(attrs, "text", req.Text, "reply", reply)
+	}
+	if err != nil {
+		e.log.Warn("turn", append(attrs, "err", err)...)
+		return
+	}
+	e.log.Info("turn", attrs...)
+}

@@ -1,0 +1,127 @@
+package conversation
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// maxFinishAttempts bounds how often the final text is retried after the platform
+// asked to wait; each wait is the platform's own retry-after.
+const maxFinishAttempts = 8
+
+// pacer sits between the model stream and a Reply: the first text goes out at once,
+// then at most one Update per interval with the latest text (intermediate texts are
+// dropped, never queued), a retry-after from the platform delays the next call, and
+// the final text is always delivered with Finish.
+type pacer struct {
+	reply Reply
+	every time.Duration
+	clock Clock
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	latest string
+
+	wake     chan struct{} // a new latest text; capacity 1
+	finished chan string   // the final text; closed loop
+	done     chan error    // the result of Finish
+}
+
+func newPacer(r Reply, every time.Duration, c Clock, log *slog.Logger) *pacer {
+	if every <= 0 {
+		every = time.Second
+	}
+	return &pacer{
+		reply:    r,
+		every:    every,
+		clock:    c,
+		log:      log,
+		wake:     make(chan struct{}, 1),
+		finished: make(chan string, 1),
+		done:     make(chan error, 1),
+	}
+}
+
+// Set records the reply so far; it never blocks.
+func (p *pacer) Set(text string) {
+	p.mu.Lock()
+	p.latest = text
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pacer) text() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.latest
+}
+
+// Finish hands over the final text and waits until it is delivered (or ctx ends).
+func (p *pacer) Finish(text string) error {
+	p.finished <- text
+	return <-p.done
+}
+
+// run is the pacer's loop; ctx bounds every platform call, including the final one.
+func (p *pacer) run(ctx context.Context) {
+	var next time.Time // earliest time of the next platform call
+	sent := ""
+	for {
+		select {
+		case final := <-p.finished:
+			p.done <- p.deliver(ctx, next, final)
+			return
+		case <-p.wake:
+		}
+		if wait := next.Sub(p.clock.Now()); wait > 0 {
+			select {
+			case final := <-p.finished:
+				p.done <- p.deliver(ctx, next, final)
+				return
+			case <-p.clock.After(wait):
+			}
+		}
+		text := p.text()
+		if text == "" || text == sent {
+			continue
+		}
+		err := p.reply.Update(ctx, text)
+		next = p.clock.Now().Add(p.every)
+		if after, ok := RetryAfter(err); ok {
+			next = p.clock.Now().Add(after)
+			continue
+		}
+		if err != nil {
+			p.log.WarnContext(ctx, "update reply", "err", err)
+			continue
+		}
+		sent = text
+	}
+}
+
+// deliver waits until next, then calls Finish, waiting again whenever the platform
+// asks to, up to maxFinishAttempts.
+func (p *pacer) deliver(ctx context.Context, next time.Time, final string) error {
+	var err error
+	for range maxFinishAttempts {
+		if wait := next.Sub(p.clock.Now()); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-p.clock.After(wait):
+			}
+		}
+		err = p.reply.Finish(ctx, final)
+		after, ok := RetryAfter(err)
+		if !ok {
+			return err
+		}
+		next = p.clock.Now().Add(after)
+	}
+	return err
+}

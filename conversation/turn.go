@@ -1,0 +1,152 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+const (
+	// messageOverhead is what each message costs beyond its text in OpenAI's chat
+	// format (role, separators; the OpenAI cookbook counts 3, plus 1 for a name).
+	messageOverhead = 4
+	// replyPriming is what the model's reply header costs.
+	replyPriming = 3
+	// deliverTimeout bounds the delivery of a turn's final text, which goes on after
+	// /stop, /reset or a model error have cancelled the turn itself.
+	deliverTimeout = 2 * time.Minute
+)
+
+var errTurnTimeout = errors.New("turn time limit reached")
+
+// turn runs one model turn for req; the chat is already reserved.
+func (e *Engine) turn(req Request, st *chatState) error {
+	start := time.Now()
+	ctx, cancelTimeout := context.WithTimeoutCause(st.ctx, e.cfg.TurnTimeout, errTurnTimeout)
+	defer cancelTimeout()
+
+	deliverCtx, cancelDeliver := context.WithTimeout(context.WithoutCancel(ctx), deliverTimeout)
+	defer cancelDeliver()
+	p := newPacer(req.Reply, req.UpdateEvery, e.cfg.Clock, e.log)
+	go p.run(deliverCtx)
+
+	user := Message{Role: RoleUser, Content: req.Text, Name: req.UserName, Time: time.Now().UTC()}
+	msgs, err := e.buildContext(ctx, req.Chat, &user)
+	if err != nil {
+		e.logTurn(req, start, 0, Usage{}, "", err)
+		return errors.Join(err, p.Finish(UserText(err)))
+	}
+
+	var text strings.Builder
+	var firstToken time.Duration
+	usage, err := e.callModel(ctx, msgs, func(delta string) {
+		if firstToken == 0 {
+			firstToken = time.Since(start)
+		}
+		text.WriteString(delta)
+		p.Set(text.String())
+	})
+	reply := text.String()
+	final, keep := e.outcome(ctx, reply, err)
+	e.logTurn(req, start, firstToken, usage, reply, err)
+	finishErr := p.Finish(final)
+	if keep != "" {
+		answer := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
+		answer.Tokens = e.count(answer)
+		if err := e.history.AppendTurn(deliverCtx, req.Chat, user, answer); err != nil {
+			return errors.Join(fmt.Errorf("store turn: %w", err), finishErr)
+		}
+	}
+	return finishErr
+}
+
+// outcome decides the final text a user sees and the reply text to store ("" =
+// store nothing), from what the model streamed and how the turn ended.
+func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, keep string) {
+	empty := strings.TrimSpace(reply) == ""
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errStopped):
+		if empty {
+			return "Stopped.", ""
+		}
+		return reply + stoppedMark, reply
+	case errors.Is(cause, errReset):
+		if empty {
+			return "Cancelled: context cleared.", ""
+		}
+		return reply + resetMark, ""
+	case errors.Is(cause, errTurnTimeout):
+		err = &Error{Text: "The answer took too long and was cut off.", Err: err}
+	case err == nil && empty:
+		return emptyReplyText, ""
+	case err == nil:
+		return reply, reply
+	}
+	if empty {
+		return UserText(err), ""
+	}
+	return reply + "\n\n⚠️ " + UserText(err), ""
+}
+
+// callModel streams one completion within the engine's bound on concurrent calls.
+func (e *Engine) callModel(ctx context.Context, msgs []Message, onDelta func(string)) (Usage, error) {
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return Usage{}, ctx.Err()
+	}
+	defer func() { <-e.slots }()
+	return e.model.Stream(ctx, msgs, onDelta)
+}
+
+// buildContext returns the system prompt, the newest history that fits the token
+// budget, and the user's message (whose token count it caches).
+func (e *Engine) buildContext(ctx context.Context, chat ChatID, user *Message) ([]Message, error) {
+	budget := e.cfg.MaxContextTokens - e.cfg.ReplyTokens - replyPriming
+	var system []Message
+	used := 0
+	if e.cfg.SystemPrompt != "" {
+		sys := Message{Role: RoleSystem, Content: e.cfg.SystemPrompt}
+		used = e.count(sys)
+		system = append(system, sys)
+	}
+	user.Tokens = e.count(*user)
+	if used+user.Tokens > budget {
+		return nil, &Error{Text: fmt.Sprintf("Your message is too long for me: about %d tokens, "+
+			"and I can take about %d at once. Please shorten it or send it in parts.",
+			user.Tokens, max(budget-used, 0))}
+	}
+	used += user.Tokens
+	hist, err := e.history.Recent(ctx, chat, e.cfg.HistoryWindow)
+	if err != nil {
+		return nil, &Error{Text: "I could not read this conversation's history. Please try again.",
+			Err: fmt.Errorf("load history: %w", err)}
+	}
+	first := len(hist)
+	for first > 0 {
+		n := e.count(hist[first-1])
+		if used+n > budget {
+			break
+		}
+		used += n
+		first--
+	}
+	msgs := make([]Message, 0, len(system)+len(hist)-first+1)
+	msgs = append(msgs, system...)
+	msgs = append(msgs, hist[first:]...)
+	return append(msgs, *user), nil
+}
+
+// count returns m's cost in the context, using its cached count when there is one.
+func (e *Engine) count(m Message) int {
+	if m.Tokens > 0 {
+		return m.Tokens
+	}
+	n := e.tokens.Count(m.Content) + messageOverhead
+	if m.Name != "" {
+		n += e.tokens.Count(m.Name) + 1
+	}
+	return n
+}

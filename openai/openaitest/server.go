@@ -1,0 +1,275 @@
+// Package openaitest is a fake OpenAI API for tests, in the manner of
+// net/http/httptest: a loopback server speaking the Chat Completions API with
+// server-sent events, OpenAI's error format, and scripted faults (429 with
+// Retry-After, 500, 401, stalls, streams cut mid-way).
+package openaitest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Message is one chat message as the fake received it.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Request is one chat completion call the fake received.
+type Request struct {
+	Model    string    `json:"model"`
+	Messages []Message `json:"messages"`
+	Stream   bool      `json:"stream"`
+	Header   http.Header
+}
+
+// LastUser returns the text of the request's last user message.
+func (r Request) LastUser() string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		if r.Messages[i].Role == "user" {
+			return r.Messages[i].Content
+		}
+	}
+	return ""
+}
+
+// Reply scripts one answer. The zero Reply streams nothing and finishes.
+type Reply struct {
+	Tokens     []string      // streamed one per chunk
+	FirstDelay time.Duration // before the first chunk
+	TokenDelay time.Duration // between chunks
+
+	// An HTTP error instead of a stream, in OpenAI's error format.
+	Status     int
+	Code       string
+	Type       string
+	Message    string
+	RetryAfter string // the Retry-After header, if any
+
+	StallAfter int  // with Stall: after this many tokens, send nothing until the client leaves
+	Stall      bool //
+	CutAfter   int  // with Cut: after this many tokens, drop the connection
+	Cut        bool //
+	// StreamError sends an error event after the tokens, as OpenAI does mid-stream.
+	StreamError string
+}
+
+// Text is a Reply that streams s in word-sized tokens.
+func Text(s string) Reply { return Reply{Tokens: Tokenize(s)} }
+
+// Error is a Reply that fails with an HTTP status and an OpenAI error code.
+func Error(status int, code, message string) Reply {
+	typ := "invalid_request_error"
+	switch {
+	case status == http.StatusTooManyRequests:
+		typ = "requests"
+	case status >= 500:
+		typ = "server_error"
+	}
+	return Reply{Status: status, Code: code, Type: typ, Message: message}
+}
+
+// Tokenize splits s into chunks the size of typical model tokens (a word with its
+// leading space), so that joining them gives s back.
+func Tokenize(s string) []string {
+	var out []string
+	start := 0
+	for i := 1; i < len(s); i++ {
+		if (s[i] == ' ' || s[i] == '\n') && s[i-1] != ' ' && s[i-1] != '\n' {
+			out = append(out, s[start:i])
+			start = i
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+// Server is the fake. Replies come from the queue (Enqueue) first, then from the
+// Handler; by default it echoes the last user message.
+type Server struct {
+	*httptest.Server
+	// APIKey, when set, is required as "Bearer <APIKey>"; others get a 401.
+	APIKey string
+	// Models is what GET /v1/models lists; default the model "gpt-4o-mini".
+	Models []string
+
+	mu       sync.Mutex
+	queue    []Reply
+	handler  func(Request) Reply
+	requests []Request
+	canceled int
+	finished int
+}
+
+// NewServer starts a fake on loopback. Close it when done.
+func NewServer() *Server {
+	s := &Server{Models: []string{"gpt-4o-mini"}}
+	s.handler = func(r Request) Reply { return Text("You said: " + r.LastUser()) }
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	mux.HandleFunc("GET /v1/models", s.models)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "Unknown request URL: "+r.Method+" "+r.URL.Path)
+	})
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// BaseURL is the value for openai.base_url.
+func (s *Server) BaseURL() string { return s.URL + "/v1" }
+
+// Enqueue adds replies used, in order, by the next calls.
+func (s *Server) Enqueue(r ...Reply) {
+	s.mu.Lock()
+	s.queue = append(s.queue, r...)
+	s.mu.Unlock()
+}
+
+// SetHandler computes replies once the queue is empty.
+func (s *Server) SetHandler(h func(Request) Reply) {
+	s.mu.Lock()
+	s.handler = h
+	s.mu.Unlock()
+}
+
+// Requests returns the chat completion calls received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Canceled counts calls whose client went away before the reply was complete.
+func (s *Server) Canceled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.canceled
+}
+
+// Finished counts calls whose reply was streamed to the end.
+func (s *Server) Finished() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.finished
+}
+
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.APIKey == "" || r.Header.Get("Authorization") == "Bearer "+s.APIKey {
+		return true
+	}
+	writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
+		"Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.")
+	return false
+}
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list"}
+	for _, m := range s.Models {
+		list.Data = append(list.Data, model{ID: m, Object: "model", Created: 1700000000, OwnedBy: "system"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(list)
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	var req Request
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+		return
+	}
+	req.Header = r.Header.Clone()
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	var reply Reply
+	if len(s.queue) > 0 {
+		reply, s.queue = s.queue[0], s.queue[1:]
+	} else {
+		reply = s.handler(req)
+	}
+	s.mu.Unlock()
+	if !s.modelKnown(req.Model) {
+		writeError(w, http.StatusNotFound, "invalid_request_error", "model_not_found",
+			fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model))
+		return
+	}
+	if reply.Status != 0 {
+		if reply.RetryAfter != "" {
+			w.Header().Set("Retry-After", reply.RetryAfter)
+		}
+		writeError(w, reply.Status, reply.Type, reply.Code, reply.Message)
+		return
+	}
+	if !req.Stream {
+		s.complete(w, req, reply)
+		return
+	}
+	s.stream(w, r, req, reply)
+}
+
+func (s *Server) modelKnown(m string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, known := range s.Models {
+		if known == m {
+			return true
+		}
+	}
+	return false
+}
+
+// complete answers a non-streaming call.
+func (s *Server) complete(w http.ResponseWriter, req Request, reply Reply) {
+	text := strings.Join(reply.Tokens, "")
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"id": "chatcmpl-fake", "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
+		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
+			"message": map[string]any{"role": "assistant", "content": text}}},
+		"usage": usage(req, reply),
+	})
+	s.mu.Lock()
+	s.finished++
+	s.mu.Unlock()
+}
+
+func usage(req Request, reply Reply) map[string]int {
+	in := 0
+	for _, m := range req.Messages {
+		in += len(Tokenize(m.Content)) + 4
+	}
+	return map[string]int{"prompt_tokens": in, "completion_tokens": len(reply.Tokens),
+		"total_tokens": in + len(reply.Tokens)}
+}
+
+func writeError(w http.ResponseWriter, status int, typ, code, message string) {
+	var c any
+	if code != "" {
+		c = code
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+		"message": message, "type": typ, "param": nil, "code": c}})
+}

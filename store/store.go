@@ -1,0 +1,184 @@
+// Package store keeps the bot's state in one bbolt file: each chat's messages,
+// platform cursors (such as Telegram's update offset) and recently seen event ids.
+// It implements conversation.History.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+)
+
+var _ conversation.History = (*DB)(nil)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion = 1
+
+// DefaultMaxMessagesPerChat is the per-chat cap when Options leaves it at zero.
+const DefaultMaxMessagesPerChat = 500
+
+// Errors returned by Open.
+var (
+	ErrLocked       = errors.New("database is locked by another process")
+	ErrNewerVersion = errors.New("database was written by a newer version of chatbot")
+)
+
+// Bucket names. Chats holds one nested bucket per chat, whose keys are big-endian
+// sequence numbers and whose values are JSON messages.
+var (
+	bucketMeta    = []byte("meta")
+	bucketChats   = []byte("chats")
+	bucketCursors = []byte("cursors")
+	bucketSeen    = []byte("seen")        // key → time seen
+	bucketSeenAge = []byte("seen_by_age") // time seen ‖ key → nil, oldest first
+	keyVersion    = []byte("schema_version")
+)
+
+// Options tune Open.
+type Options struct {
+	// MaxMessagesPerChat caps each chat's history; older messages are pruned on
+	// write. Zero means DefaultMaxMessagesPerChat; negative means no cap.
+	MaxMessagesPerChat int
+	// LockTimeout is how long Open waits for another process's lock. Default 2 s.
+	LockTimeout time.Duration
+}
+
+// DB is the bot's store. It is safe for concurrent use.
+type DB struct {
+	bolt     *bbolt.DB
+	maxPerCh int
+}
+
+// Open opens (or creates) the store at path, creating parent folders.
+func Open(path string, opt Options) (*DB, error) {
+	if opt.LockTimeout <= 0 {
+		opt.LockTimeout = 2 * time.Second
+	}
+	switch {
+	case opt.MaxMessagesPerChat == 0:
+		opt.MaxMessagesPerChat = DefaultMaxMessagesPerChat
+	case opt.MaxMessagesPerChat < 0:
+		opt.MaxMessagesPerChat = 0
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opt.LockTimeout})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db := &DB{bolt: b, maxPerCh: opt.MaxMessagesPerChat}
+	if err := db.init(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// init creates the buckets and checks the schema version.
+func (db *DB) init() error {
+	return db.bolt.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get(keyVersion)
+		if v == nil {
+			return meta.Put(keyVersion, []byte(strconv.Itoa(SchemaVersion)))
+		}
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			return fmt.Errorf("bad schema version %q", v)
+		}
+		if n > SchemaVersion {
+			return fmt.Errorf("%w (schema %d, this build reads %d): upgrade chatbot", ErrNewerVersion, n, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// Close closes the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path is the file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// Cursor returns the named platform cursor (0 when unset).
+func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
+	var v int64
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(bucketCursors).Get([]byte(name)); len(b) == 8 {
+			v = int64(binary.BigEndian.Uint64(b))
+		}
+		return nil
+	})
+	return v, err
+}
+
+// SetCursor stores the named platform cursor.
+func (db *DB) SetCursor(ctx context.Context, name string, v int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketCursors).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(v)))
+	})
+}
+
+// FirstSeen records key (an event id, a channel+ts) and reports whether it was new.
+// Keys older than ttl are forgotten on the way, so a key is remembered at least ttl.
+func (db *DB) FirstSeen(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	now := time.Now()
+	first := false
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		seen, byAge := tx.Bucket(bucketSeen), tx.Bucket(bucketSeenAge)
+		if err := forgetSeen(seen, byAge, now.Add(-ttl)); err != nil {
+			return err
+		}
+		if seen.Get([]byte(key)) != nil {
+			return nil
+		}
+		first = true
+		stamp := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+		if err := seen.Put([]byte(key), stamp); err != nil {
+			return err
+		}
+		return byAge.Put(append(stamp, key...), nil)
+	})
+	return first, err
+}
+
+// forgetSeen deletes the keys seen before cutoff, oldest first.
+func forgetSeen(seen, byAge *bbolt.Bucket, cutoff time.Time) error {
+	c := byAge.Cursor()
+	for k, _ := c.First(); k != nil && len(k) >= 8 && unixNano(k[:8]).Before(cutoff); k, _ = c.First() {
+		if err := seen.Delete(k[8:]); err != nil {
+			return err
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func unixNano(v []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+}
