@@ -1,0 +1,12 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+)
+
+func (m *Main) check(ctx context.Context, cfg *Config, log *slog.Logger) error { return nil }
+
+func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error { return nil }
+
+func (m *Main) health(ctx context.Context) error { return nil }

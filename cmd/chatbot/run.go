@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/openai"
+	"github.com/chatbot-dev/chatbot/store"
+)
+
+// shutdownGrace is how long running replies may take to finish after a signal.
+const shutdownGrace = 20 * time.Second
+
+// platform is a running chat platform adapter.
+type platform interface {
+	// Run serves until ctx ends, then returns once its handlers have stopped.
+	Run(ctx context.Context) error
+}
+
+// deps are the parts every adapter is built from.
+type deps struct {
+	cfg    *Config
+	engine *conversation.Engine
+	db     *store.DB
+	log    *slog.Logger
+}
+
+// Run runs the parsed command until ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	if m.command == "health" {
+		return m.health(ctx)
+	}
+	cfg, err := m.loadConfig()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, m.Stderr)
+	switch m.command {
+	case "check":
+		return m.check(ctx, cfg, log)
+	case "chat":
+		return m.chat(ctx, cfg, log)
+	default:
+		return m.serve(ctx, cfg, log)
+	}
+}
+
+func (m *Main) loadConfig() (*Config, error) {
+	data, err := os.ReadFile(m.configPath)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parseConfig(data, m.LookupEnv)
+}
+
+// newLogger logs text on a terminal and JSON otherwise.
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// core is what every command that talks to the model builds.
+type core struct {
+	db     *store.DB
+	model  *openai.Client
+	engine *conversation.Engine
+}
+
+func openCore(cfg *Config, log *slog.Logger) (*core, error) {
+	db, err := store.Open(cfg.Store.Path, store.Options{MaxMessagesPerChat: cfg.Store.MaxMessagesPerChat})
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := openai.NewTokenCounter(cfg.OpenAI.Model)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	model := newModel(cfg)
+	engine := conversation.New(conversation.Config{
+		SystemPrompt:     cfg.OpenAI.SystemPrompt,
+		MaxContextTokens: cfg.OpenAI.MaxContextTokens,
+		ReplyTokens:      cfg.OpenAI.MaxReplyTokens,
+		MaxConcurrent:    cfg.OpenAI.MaxConcurrentRequests,
+		TurnTimeout:      time.Duration(cfg.OpenAI.TurnTimeout),
+		Logger:           log,
+		LogContent:       cfg.Log.Content,
+	}, db, model, tokens)
+	return &core{db: db, model: model, engine: engine}, nil
+}
+
+func newModel(cfg *Config) *openai.Client {
+	return openai.New(openai.Options{
+		BaseURL:      cfg.OpenAI.BaseURL,
+		APIKey:       cfg.OpenAI.APIKey,
+		Model:        cfg.OpenAI.Model,
+		MaxRetries:   cfg.OpenAI.MaxRetries,
+		StallTimeout: time.Duration(cfg.OpenAI.StallTimeout),
+	})
+}
+
+// shutdown lets running turns finish within grace, then cancels them.
+func (c *core) shutdown(grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := c.engine.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil // running turns were cancelled and have written their final text
+}
+
+// close shuts the engine down and closes the store.
+func (c *core) close(grace time.Duration) error {
+	return errors.Join(c.shutdown(grace), c.db.Close())
+}
+
+// serve runs every platform whose token is set until ctx ends.
+func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	if cfg.Telegram.Token == "" && cfg.Slack.BotToken == "" {
+		return errors.New("no platform configured: set telegram.token or slack.bot_token " +
+			"(for example export TELEGRAM_BOT_TOKEN=... with token: ${TELEGRAM_BOT_TOKEN} in the config)")
+	}
+	c, err := openCore(cfg, log)
+	if err != nil {
+		return err
+	}
+	d := deps{cfg: cfg, engine: c.engine, db: c.db, log: log}
+	var platforms []platform
+	for _, build := range []func(context.Context, deps) (platform, error){newTelegram, newSlack} {
+		p, err := build(ctx, d)
+		if err != nil {
+			return errors.Join(err, c.close(0))
+		}
+		if p != nil {
+			platforms = append(platforms, p)
+		}
+	}
+	log.Info("serving", "platforms", len(platforms), "model", cfg.OpenAI.Model, "store", cfg.Store.Path)
+	// On a signal the adapters stop taking updates while the engine lets running
+	// replies finish within the grace period; the store closes after both.
+	stopped := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		log.Info("shutting down", "grace", shutdownGrace)
+		stopped <- c.shutdown(shutdownGrace)
+	}()
+	err = runAll(ctx, platforms)
+	return errors.Join(err, <-stopped, c.db.Close())
+}
+
+// runAll runs the platforms until ctx ends or one fails; a failure stops the rest.
+func runAll(ctx context.Context, platforms []platform) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(platforms))
+	for i, p := range platforms {
+		wg.Go(func() {
+			if errs[i] = p.Run(ctx); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
