@@ -21,7 +21,8 @@ const (
 
 var errTurnTimeout = errors.New("turn time limit reached")
 
-// turn runs one model turn for req; the chat is already reserved.
+// turn runs one model turn for req; the chat is already reserved. Model errors are
+// answered and logged here; the error returned is about delivering or storing.
 func (e *Engine) turn(req Request, st *chatState) error {
 	start := time.Now()
 	ctx, cancelTimeout := context.WithTimeoutCause(st.ctx, e.cfg.TurnTimeout, errTurnTimeout)
@@ -36,7 +37,7 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	msgs, err := e.buildContext(ctx, req.Chat, &user)
 	if err != nil {
 		e.logTurn(req, start, 0, Usage{}, "", err)
-		return errors.Join(err, p.Finish(UserText(err)))
+		return p.Finish(UserText(err))
 	}
 
 	var text strings.Builder

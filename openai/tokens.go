@@ -2,6 +2,7 @@ package openai
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/pkoukk/tiktoken-go"
@@ -22,6 +23,10 @@ var useOfflineBPE = sync.OnceFunc(func() {
 	tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
 })
 
+// encodings memoizes the loaded encodings by name: building one takes about a
+// second and it is immutable (and safe for concurrent use) once built.
+var encodings sync.Map // encoding name → *tiktoken.Tiktoken
+
 // TokenCounter counts tokens with the configured model's encoding, offline.
 type TokenCounter struct {
 	enc *tiktoken.Tiktoken
@@ -30,17 +35,34 @@ type TokenCounter struct {
 // NewTokenCounter loads the encoding of model (or o200k_base for an unknown one).
 func NewTokenCounter(model string) (*TokenCounter, error) {
 	useOfflineBPE()
-	enc, err := tiktoken.EncodingForModel(model)
-	if err != nil {
-		enc, err = tiktoken.GetEncoding(fallbackEncoding)
+	name := encodingName(model)
+	if enc, ok := encodings.Load(name); ok {
+		return &TokenCounter{enc: enc.(*tiktoken.Tiktoken)}, nil
 	}
+	enc, err := tiktoken.GetEncoding(name)
 	if err != nil {
-		return nil, fmt.Errorf("load tokenizer: %w", err)
+		return nil, fmt.Errorf("load tokenizer %s: %w", name, err)
 	}
-	return &TokenCounter{enc: enc}, nil
+	actual, _ := encodings.LoadOrStore(name, enc)
+	return &TokenCounter{enc: actual.(*tiktoken.Tiktoken)}, nil
 }
 
 // Count returns the number of tokens in text; special-token markers count as text.
 func (t *TokenCounter) Count(text string) int {
 	return len(t.enc.EncodeOrdinary(text))
+}
+
+// encodingName is the encoding tiktoken knows for model (the longest matching
+// prefix wins), else the fallback.
+func encodingName(model string) string {
+	if name, ok := tiktoken.MODEL_TO_ENCODING[model]; ok {
+		return name
+	}
+	name, longest := fallbackEncoding, 0
+	for prefix, enc := range tiktoken.MODEL_PREFIX_TO_ENCODING {
+		if strings.HasPrefix(model, prefix) && len(prefix) > longest {
+			name, longest = enc, len(prefix)
+		}
+	}
+	return name
 }

@@ -6,7 +6,3 @@ import (
 )
 
 func (m *Main) check(ctx context.Context, cfg *Config, log *slog.Logger) error { return nil }
-
-func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error { return nil }
-
-func (m *Main) health(ctx context.Context) error { return nil }

@@ -202,13 +202,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	req.Header = r.Header.Clone()
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
-	var reply Reply
-	if len(s.queue) > 0 {
+	reply, queued := Reply{}, len(s.queue) > 0
+	if queued {
 		reply, s.queue = s.queue[0], s.queue[1:]
-	} else {
-		reply = s.handler(req)
 	}
+	handler := s.handler
 	s.mu.Unlock()
+	if !queued {
+		reply = handler(req) // outside the lock: a handler may block
+	}
 	if !s.modelKnown(req.Model) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model))

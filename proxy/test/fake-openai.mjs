@@ -3,11 +3,13 @@
 // like the real API for the few cases the tests need:
 //   - a missing or unknown API key: 401 with OpenAI's error JSON;
 //   - POST .../v1/chat/completions: a JSON completion, or, with "stream":
-//     true, an SSE stream of STREAM_WORDS one chunk every STREAM_GAP_MS ms;
+//     true, an SSE stream of STREAM_WORDS one chunk every STREAM_GAP_MS ms
+//     (gzip-compressed if the client accepts gzip);
 //     model "rate-limited" gets a 429 with Retry-After;
 //   - GET .../v1/models: a model list; anything else: OpenAI's 404.
 
 import http from 'node:http';
+import zlib from 'node:zlib';
 
 export const STREAM_WORDS = ['Hello', ' from', ' the', ' fake', ' model'];
 export const STREAM_GAP_MS = 150;
@@ -63,22 +65,34 @@ export async function startFakeOpenAI({ validKeys }) {
         return sendError(res, 429, 'Rate limit reached for requests. Please try again in 7s.',
           'requests', 'rate_limit_exceeded');
       }
-      return params.stream ? streamCompletion(res) : sendJSON(res, 200, completion());
+      return params.stream ? streamCompletion(req, res) : sendJSON(res, 200, completion());
     }
     return sendError(res, 404, `Invalid URL (${req.method} ${pathname})`, 'invalid_request_error', null);
   }
 
-  function streamCompletion(res) {
+  // Like the real API behind Cloudflare, it compresses when the client
+  // accepts gzip, flushing the compressor after every event.
+  function streamCompletion(req, res) {
+    const gzip = /\bgzip\b/.test(req.headers['accept-encoding'] || '');
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       'x-request-id': 'req_stream',
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
     });
     res.flushHeaders();
+    let out = res;
+    if (gzip) {
+      out = zlib.createGzip();
+      out.pipe(res);
+    }
     let i = 0;
     const next = () => {
       if (i < STREAM_WORDS.length) {
-        res.write(`data: ${JSON.stringify(chunk(STREAM_WORDS[i]))}\n\n`);
+        out.write(`data: ${JSON.stringify(chunk(STREAM_WORDS[i]))}\n\n`);
+        if (gzip) {
+          out.flush();
+        }
         i++;
         const timer = setTimeout(() => {
           timers.delete(timer);
@@ -86,7 +100,7 @@ export async function startFakeOpenAI({ validKeys }) {
         }, STREAM_GAP_MS);
         timers.add(timer);
       } else {
-        res.end('data: [DONE]\n\n');
+        out.end('data: [DONE]\n\n');
       }
     };
     next();

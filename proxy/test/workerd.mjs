@@ -145,7 +145,8 @@ export async function startWorker({ bindings = {}, port = 0, onLog, timeoutMs = 
     child.once('exit', (code, signal) => resolve(code ?? (signal ? null : 0)));
     child.once('error', () => resolve(null));
   });
-  const cleanup = exited.then(() => rm(dir, { recursive: true, force: true }));
+  // workerd reads the config (and the embedded worker.js) only at startup.
+  const removeDir = () => rm(dir, { recursive: true, force: true });
 
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -161,7 +162,6 @@ export async function startWorker({ bindings = {}, port = 0, onLog, timeoutMs = 
       }
       await settlesWithin(exited, 3000);
     }
-    await settlesWithin(cleanup, 3000);
   };
 
   let listenPort;
@@ -196,10 +196,12 @@ export async function startWorker({ bindings = {}, port = 0, onLog, timeoutMs = 
     });
   } catch (err) {
     await stop();
+    await removeDir();
     const output = onLog ? '' : `\n${logText}`;
     throw new Error(`${err.message}${output}`);
   }
 
+  await removeDir();
   return {
     url: `http://127.0.0.1:${listenPort}`,
     port: listenPort,

@@ -1,0 +1,8 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+)
+
+func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error { return nil }

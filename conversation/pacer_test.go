@@ -1,0 +1,133 @@
+package conversation_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/conversation/conversationtest"
+)
+
+const wait = 10 * time.Second // real-time bound for a goroutine to reach a point
+
+// waitCalls waits until r has n calls.
+func waitCalls(t *testing.T, r *conversationtest.Reply, n int) []conversationtest.Call {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if c := r.Calls(); len(c) >= n {
+			return c
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("got calls %+v, want %d", r.Calls(), n)
+	return nil
+}
+
+func texts(calls []conversationtest.Call) []string {
+	var out []string
+	for _, c := range calls {
+		out = append(out, c.Text)
+	}
+	return out
+}
+
+func TestPacerFirstTextAtOnceThenLatestPerInterval(t *testing.T) {
+	clock := conversationtest.NewClock()
+	r := conversationtest.NewReply()
+	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
+
+	p.Set("Hel")
+	waitCalls(t, r, 1) // no time has passed: the first text goes out at once
+	p.Set("Hello")
+	p.Set("Hello wor")
+	p.Set("Hello world")
+	if !clock.WaitForWaiters(1, wait) {
+		t.Fatal("pacer is not waiting for the interval")
+	}
+	if n := len(r.Calls()); n != 1 {
+		t.Fatalf("%d calls before the interval passed, want 1", n)
+	}
+	clock.Advance(time.Second)
+	calls := waitCalls(t, r, 2)
+	if want := []string{"Hel", "Hello world"}; !slices.Equal(texts(calls), want) {
+		t.Errorf("updates = %q, want %q (latest text wins)", texts(calls), want)
+	}
+	done := make(chan error)
+	go func() { done <- p.Finish("Hello world!") }()
+	clock.WaitForWaiters(1, wait)
+	clock.Advance(time.Second)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Final(); got != "Hello world!" {
+		t.Errorf("final = %q", got)
+	}
+}
+
+func TestPacerRetryAfterDelaysNextUpdate(t *testing.T) {
+	clock := conversationtest.NewClock()
+	flood := &conversation.RetryAfterError{After: 30 * time.Second, Err: errors.New("429")}
+	r := conversationtest.NewReply(nil, flood)
+	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
+
+	p.Set("a")
+	waitCalls(t, r, 1)
+	p.Set("ab")
+	clock.WaitForWaiters(1, wait)
+	clock.Advance(time.Second)
+	waitCalls(t, r, 2) // answered 429 retry after 30 s
+	p.Set("abc")
+	clock.WaitForWaiters(1, wait)
+	clock.Advance(29 * time.Second)
+	time.Sleep(20 * time.Millisecond)
+	if n := len(r.Calls()); n != 2 {
+		t.Fatalf("%d calls before retry_after passed, want 2", n)
+	}
+	clock.Advance(time.Second)
+	calls := waitCalls(t, r, 3)
+	if calls[2].Text != "abc" {
+		t.Errorf("after the wait got %q, want the latest text", calls[2].Text)
+	}
+}
+
+func TestPacerFinalTextAlwaysDelivered(t *testing.T) {
+	clock := conversationtest.NewClock()
+	flood := &conversation.RetryAfterError{After: 5 * time.Second}
+	// The update fails for good; the first Finish is flood-controlled twice.
+	r := conversationtest.NewReply(errors.New("bad request"), flood, flood)
+	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
+	p.Set("partial")
+	waitCalls(t, r, 1)
+	done := make(chan error)
+	go func() { done <- p.Finish("the whole reply") }()
+	for range 3 {
+		clock.WaitForWaiters(1, wait)
+		clock.Advance(5 * time.Second)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	calls := r.Calls()
+	if last := calls[len(calls)-1]; !last.Final || last.Text != "the whole reply" {
+		t.Errorf("last call = %+v, want the final text", last)
+	}
+}
+
+func TestPacerSkipsUnchangedText(t *testing.T) {
+	clock := conversationtest.NewClock()
+	r := conversationtest.NewReply()
+	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
+	p.Set("same")
+	waitCalls(t, r, 1)
+	p.Set("same")
+	clock.WaitForWaiters(1, wait)
+	clock.Advance(time.Second)
+	time.Sleep(20 * time.Millisecond)
+	if n := len(r.Updates()); n != 1 {
+		t.Errorf("%d updates for one text, want 1", n)
+	}
+}
