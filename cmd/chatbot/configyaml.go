@@ -95,17 +95,23 @@ func decodeNode(n *yaml.Node, v reflect.Value, path string) error {
 	return nil
 }
 
-// yamlReason turns yaml.v3's type errors into a short reason.
+// yamlReason turns yaml.v3's type errors into a short reason that does not echo
+// the value (it may have come from a secret in the environment).
 func yamlReason(err error) string {
 	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg := te.Errors[0]
-		if _, after, ok := strings.Cut(msg, ": "); ok {
-			msg = after
-		}
-		return msg
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return err.Error()
 	}
-	return err.Error()
+	msg := te.Errors[0]
+	switch {
+	case strings.HasSuffix(msg, "into int"), strings.HasSuffix(msg, "into int64"):
+		return "must be a whole number"
+	case strings.HasSuffix(msg, "into bool"):
+		return "must be true or false"
+	case strings.HasSuffix(msg, "into string"):
+		return "must be a single value, not a list or a map"
+	}
+	return "has the wrong type"
 }
 
 func join(path, key string) string {

@@ -68,10 +68,8 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 	format := c.Format
 	if format == "auto" {
 		format = "json"
-		if f, ok := w.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
+		if isTerminal(w) {
+			format = "text"
 		}
 	}
 	if format == "text" {

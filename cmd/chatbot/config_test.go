@@ -1,0 +1,124 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+func TestExampleConfigParses(t *testing.T) {
+	data, err := os.ReadFile("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vars := range []map[string]string{
+		{},
+		{"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "https://ai.example.workers.dev/v1",
+			"TELEGRAM_BOT_TOKEN": "123:abc", "TELEGRAM_ALLOWED_USER_IDS": "42, 43",
+			"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"},
+	} {
+		cfg, err := parseConfig(data, env(vars))
+		if err != nil {
+			t.Fatalf("with %v: %v", vars, err)
+		}
+		if len(vars) > 0 {
+			if cfg.OpenAI.BaseURL != vars["OPENAI_BASE_URL"] || cfg.Telegram.Token != "123:abc" {
+				t.Errorf("env not expanded: %+v", cfg.OpenAI)
+			}
+			if got := cfg.Telegram.AllowedUserIDs; len(got) != 2 || got[0] != 42 || got[1] != 43 {
+				t.Errorf("allowed_user_ids = %v", got)
+			}
+		} else if cfg.OpenAI.BaseURL != defaultOpenAIURL || cfg.Telegram.Token != "" {
+			t.Errorf("unset vars should leave defaults: base_url %q token %q", cfg.OpenAI.BaseURL, cfg.Telegram.Token)
+		}
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := parseConfig([]byte("openai:\n  api_key: k\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key       string
+		got, want any
+	}{
+		{"openai.base_url", cfg.OpenAI.BaseURL, "https://api.openai.com/v1"},
+		{"telegram.api_url", cfg.Telegram.APIURL, "https://api.telegram.org"},
+		{"telegram.mode", cfg.Telegram.Mode, "polling"},
+		{"slack.api_url", cfg.Slack.APIURL, "https://slack.com/api/"},
+		{"slack.mode", cfg.Slack.Mode, "socket"},
+		{"store.max_messages_per_chat", cfg.Store.MaxMessagesPerChat, 500},
+		{"openai.stall_timeout", time.Duration(cfg.OpenAI.StallTimeout), time.Minute},
+		{"slack.reply_in_threads_without_mention", *cfg.Slack.ReplyInThreadsWithoutMention, true},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.key, tt.got, tt.want)
+		}
+	}
+}
+
+func TestConfigExpandsEnvIntoTypedValues(t *testing.T) {
+	yaml := "openai:\n  max_context_tokens: ${CTX}\n  stall_timeout: ${STALL}\n  system_prompt: \"costs $5, ${WHO}\"\n"
+	cfg, err := parseConfig([]byte(yaml), env(map[string]string{"CTX": "8000", "STALL": "15s", "WHO": "Ana"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OpenAI.MaxContextTokens != 8000 || time.Duration(cfg.OpenAI.StallTimeout) != 15*time.Second {
+		t.Errorf("got %d and %v", cfg.OpenAI.MaxContextTokens, cfg.OpenAI.StallTimeout)
+	}
+	if cfg.OpenAI.SystemPrompt != "costs $5, Ana" {
+		t.Errorf("system_prompt = %q", cfg.OpenAI.SystemPrompt)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		yaml string
+		key  string
+	}{
+		{"openai:\n  modle: gpt-4o\n", "openai.modle"},
+		{"telegramm:\n  token: x\n", "telegramm"},
+		{"openai:\n  max_context_tokens: lots\n", "openai.max_context_tokens"},
+		{"openai:\n  max_context_tokens: -5\n", "openai.max_context_tokens"},
+		{"openai:\n  max_reply_tokens: 20000\n", "openai.max_reply_tokens"},
+		{"openai:\n  base_url: ftp://example.com\n", "openai.base_url"},
+		{"openai:\n  stall_timeout: forever\n", "openai.stall_timeout"},
+		{"store:\n  max_messages_per_chat: -1\n", "store.max_messages_per_chat"},
+		{"telegram:\n  mode: hook\n", "telegram.mode"},
+		{"telegram:\n  allowed_user_ids: [12, abc]\n", "telegram.allowed_user_ids"},
+		{"telegram:\n  token: t\n  mode: webhook\n  webhook_secret: s\n  webhook_listen: :8443\n", "telegram.webhook_url"},
+		{"telegram:\n  token: t\n  mode: webhook\n  webhook_url: https://x.example/tg\n  webhook_secret: 'has space'\n  webhook_listen: :8443\n", "telegram.webhook_secret"},
+		{"slack:\n  bot_token: xoxb-1\n", "slack.app_token"},
+		{"slack:\n  bot_token: xoxb-1\n  mode: events\n  events_listen: :3000\n", "slack.signing_secret"},
+		{"slack:\n  mode: rtm\n", "slack.mode"},
+		{"log:\n  level: loud\n", "log.level"},
+		{"http: 8080\n", "http"},
+		{"limits:\n  daily_tokens_per_user: -1\n", "limits.daily_tokens_per_user"},
+	}
+	for _, tt := range tests {
+		_, err := parseConfig([]byte(tt.yaml), env(nil))
+		if err == nil || !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("%q: err = %v, want it to name %s", tt.yaml, err, tt.key)
+		}
+	}
+}
+
+func TestConfigSecretsNotInErrors(t *testing.T) {
+	_, err := parseConfig([]byte("openai:\n  api_key: ${KEY}\n  max_retries: ${KEY}\n"), env(map[string]string{"KEY": "sk-very-secret"}))
+	if err == nil || !strings.Contains(err.Error(), "openai.max_retries") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "sk-very") {
+		t.Errorf("error shows the value of a secret: %v", err)
+	}
+}
