@@ -25,20 +25,13 @@ func (db *DB) Recent(ctx context.Context, chat conversation.ChatID, max int) ([]
 		if b == nil {
 			return nil
 		}
-		c := b.Cursor()
-		for k, v := c.Last(); k != nil && len(msgs) < max; k, v = c.Prev() {
-			var m conversation.Message
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("chat %s message %d: %w", chat, binary.BigEndian.Uint64(k), err)
-			}
-			msgs = append(msgs, m)
-		}
-		return nil
+		var err error
+		msgs, err = newest(b.Cursor(), max)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
+		return nil, fmt.Errorf("read history of %s: %w", chat, err)
 	}
-	slices.Reverse(msgs)
 	return msgs, nil
 }
 
@@ -52,6 +45,9 @@ func (db *DB) AppendTurn(ctx context.Context, chat conversation.ChatID, msgs ...
 		if err != nil {
 			return err
 		}
+		// Keys only ever go at the end, so fill pages whole: at bbolt's default
+		// (half) every page split on append would stay half empty forever.
+		b.FillPercent = 1
 		for _, m := range msgs {
 			v, err := json.Marshal(m)
 			if err != nil {
@@ -73,23 +69,75 @@ func (db *DB) AppendTurn(ctx context.Context, chat conversation.ChatID, msgs ...
 	return nil
 }
 
-// prune deletes the chat's oldest messages beyond the cap. Keys are contiguous
-// (only the oldest are ever deleted), so the count is last − first + 1.
+// cursor is the part of *bbolt.Cursor that the store's walks (newest, trim,
+// forgetSeen) use. Tests wrap it to count the keys a walk visits: that is how
+// they check, without a clock, that reading and pruning cost the same with 10
+// or 100,000 stored keys. (No walk uses Next; it is here so that one that
+// scanned would be counted too.)
+type cursor interface {
+	First() (key, value []byte)
+	Last() (key, value []byte)
+	Next() (key, value []byte)
+	Prev() (key, value []byte)
+	Seek(seek []byte) (key, value []byte)
+	Delete() error
+}
+
+// newest decodes up to max of the newest messages under c, oldest first. It
+// walks back from the last key and stops after max, so it visits max keys
+// whatever the history's length.
+func newest(c cursor, max int) ([]conversation.Message, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	var msgs []conversation.Message
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		var m conversation.Message
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, fmt.Errorf("message %x: %w", k, err)
+		}
+		msgs = append(msgs, m)
+		if len(msgs) == max {
+			break
+		}
+	}
+	slices.Reverse(msgs)
+	return msgs, nil
+}
+
+// prune deletes the chat's oldest messages beyond the cap.
 func (db *DB) prune(b *bbolt.Bucket) error {
 	if db.maxPerCh <= 0 {
 		return nil
 	}
-	c := b.Cursor()
+	return trim(b.Cursor(), b.Sequence(), db.maxPerCh)
+}
+
+// trim deletes the oldest messages under c until at most max remain; last is the
+// newest sequence number. Keys are contiguous (only the oldest are ever deleted),
+// so the count is last − first + 1, and trim visits only the keys it deletes.
+//
+// It seeks to each next key rather than calling First again: deleted keys leave
+// empty leaves behind until the commit, which First would walk over every time,
+// making a large trim (a cap lowered under a long history) quadratic.
+func trim(c cursor, last uint64, max int) error {
 	k, _ := c.First()
-	if k == nil {
+	if len(k) != 8 {
 		return nil
 	}
-	count := b.Sequence() - binary.BigEndian.Uint64(k) + 1
-	for ; count > uint64(db.maxPerCh) && k != nil; count-- {
+	first := binary.BigEndian.Uint64(k)
+	if last < first || last-first < uint64(max) {
+		return nil
+	}
+	keep := last - uint64(max) + 1 // the oldest sequence number kept
+	for seq := first; seq < keep; {
 		if err := c.Delete(); err != nil {
 			return err
 		}
-		k, _ = c.First()
+		if k, _ = c.Seek(seqKey(seq + 1)); len(k) != 8 {
+			break
+		}
+		seq = binary.BigEndian.Uint64(k)
 	}
 	return nil
 }

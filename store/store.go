@@ -4,6 +4,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -119,6 +120,9 @@ func (db *DB) Path() string { return db.bolt.Path() }
 
 // Cursor returns the named platform cursor (0 when unset).
 func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	var v int64
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		if b := tx.Bucket(bucketCursors).Get([]byte(name)); len(b) == 8 {
@@ -126,7 +130,10 @@ func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
 		}
 		return nil
 	})
-	return v, err
+	if err != nil {
+		return 0, fmt.Errorf("read cursor %s: %w", name, err)
+	}
+	return v, nil
 }
 
 // SetCursor stores the named platform cursor.
@@ -134,9 +141,13 @@ func (db *DB) SetCursor(ctx context.Context, name string, v int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketCursors).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(v)))
 	})
+	if err != nil {
+		return fmt.Errorf("write cursor %s: %w", name, err)
+	}
+	return nil
 }
 
 // FirstSeen records key (an event id, a channel+ts) and reports whether it was new.
@@ -149,7 +160,7 @@ func (db *DB) FirstSeen(ctx context.Context, key string, ttl time.Duration) (boo
 	first := false
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		seen, byAge := tx.Bucket(bucketSeen), tx.Bucket(bucketSeenAge)
-		if err := forgetSeen(seen, byAge, now.Add(-ttl)); err != nil {
+		if err := forgetSeen(seen, byAge.Cursor(), now.Add(-ttl)); err != nil {
 			return err
 		}
 		if seen.Get([]byte(key)) != nil {
@@ -162,19 +173,26 @@ func (db *DB) FirstSeen(ctx context.Context, key string, ttl time.Duration) (boo
 		}
 		return byAge.Put(append(stamp, key...), nil)
 	})
-	return first, err
+	if err != nil {
+		return false, fmt.Errorf("record seen %q: %w", key, err)
+	}
+	return first, nil
 }
 
-// forgetSeen deletes the keys seen before cutoff, oldest first.
-func forgetSeen(seen, byAge *bbolt.Bucket, cutoff time.Time) error {
-	c := byAge.Cursor()
-	for k, _ := c.First(); k != nil && len(k) >= 8 && unixNano(k[:8]).Before(cutoff); k, _ = c.First() {
+// forgetSeen deletes the keys seen before cutoff, oldest first, from seen and
+// from the seen_by_age bucket under c. After each delete it seeks past the
+// deleted key instead of calling First again, which would walk the leaves
+// emptied so far and make forgetting many keys at once quadratic.
+func forgetSeen(seen *bbolt.Bucket, c cursor, cutoff time.Time) error {
+	for k, _ := c.First(); len(k) >= 8 && unixNano(k[:8]).Before(cutoff); {
+		k = bytes.Clone(k)
 		if err := seen.Delete(k[8:]); err != nil {
 			return err
 		}
 		if err := c.Delete(); err != nil {
 			return err
 		}
+		k, _ = c.Seek(k)
 	}
 	return nil
 }
