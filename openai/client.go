@@ -187,20 +187,5 @@ func toOpenAI(msgs []conversation.Message) []goopenai.ChatCompletionMessage {
 	return out
 }
 
-// Check makes one short streamed completion and reports the time to the first
-// token; `chatbot check` uses it.
-func (c *Client) Check(ctx context.Context) (firstToken time.Duration, reply string, err error) {
-	start := time.Now()
-	var b strings.Builder
-	_, err = c.Stream(ctx, []conversation.Message{{Role: conversation.RoleUser, Content: "Reply with the single word: ready"}},
-		func(d string) {
-			if b.Len() == 0 {
-				firstToken = time.Since(start)
-			}
-			b.WriteString(d)
-		})
-	return firstToken, b.String(), err
-}
-
 // String describes the client without its key.
 func (c *Client) String() string { return fmt.Sprintf("openai(%s, %s)", c.base, c.opt.Model) }

@@ -1,0 +1,99 @@
+package conversation_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/openai"
+	"github.com/chatbot-dev/chatbot/store"
+)
+
+// instantModel streams a fixed reply in a few deltas without any I/O.
+type instantModel struct{}
+
+func (instantModel) Name() string { return "instant" }
+
+func (instantModel) Stream(ctx context.Context, msgs []conversation.Message, onDelta func(string)) (conversation.Usage, error) {
+	for _, d := range []string{"Hello", ", this", " is", " an", " instant", " reply."} {
+		onDelta(d)
+	}
+	return conversation.Usage{PromptTokens: 10, CompletionTokens: 6}, nil
+}
+
+// memHistory is an in-memory History, to measure the engine alone.
+type memHistory struct {
+	mu    sync.Mutex
+	chats map[conversation.ChatID][]conversation.Message
+}
+
+func (h *memHistory) Recent(ctx context.Context, chat conversation.ChatID, n int) ([]conversation.Message, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	msgs := h.chats[chat]
+	return append([]conversation.Message(nil), msgs[max(0, len(msgs)-n):]...), nil
+}
+
+func (h *memHistory) AppendTurn(ctx context.Context, chat conversation.ChatID, msgs ...conversation.Message) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.chats[chat] = append(h.chats[chat], msgs...)
+	if n := len(h.chats[chat]); n > 40 {
+		h.chats[chat] = h.chats[chat][n-40:]
+	}
+	return nil
+}
+
+func (h *memHistory) Reset(ctx context.Context, chat conversation.ChatID) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.chats, chat)
+	return nil
+}
+
+// nopReply accepts every write.
+type nopReply struct{}
+
+func (nopReply) Update(context.Context, string) error { return nil }
+func (nopReply) Finish(context.Context, string) error { return nil }
+
+func benchmarkTurns(b *testing.B, h conversation.History) {
+	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := conversation.New(conversation.Config{SystemPrompt: "Be brief.", Logger: slog.New(slog.DiscardHandler)}, h, instantModel{}, tokens)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req := conversation.Request{Chat: conversation.ChatID(fmt.Sprintf("c%d", i%100)), Text: "what is the weather like today?", Reply: nopReply{}, UpdateEvery: time.Nanosecond}
+		if err := e.Handle(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkEngineTurn is the engine's own cost per turn: commands parsing, chat
+// queue, context building with token counting, pacer, with an instant model and an
+// in-memory history holding 20 turns per chat.
+func BenchmarkEngineTurn(b *testing.B) {
+	benchmarkTurns(b, &memHistory{chats: map[conversation.ChatID][]conversation.Message{}})
+}
+
+// BenchmarkEngineTurnBolt is the same with the real bbolt store (one fsync'd
+// transaction per turn).
+func BenchmarkEngineTurnBolt(b *testing.B) {
+	db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	benchmarkTurns(b, db)
+}
