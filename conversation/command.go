@@ -14,6 +14,7 @@ const (
 	CommandHelp  = "help"
 	CommandReset = "reset"
 	CommandStop  = "stop"
+	CommandUsage = "usage"
 )
 
 // parseCommand reports the command a text starts with, if any. "/reset@bot" counts;
@@ -27,7 +28,7 @@ func parseCommand(text string) (string, bool) {
 	word, _, _ = strings.Cut(word, "\n")
 	word, _, _ = strings.Cut(word, "@")
 	switch word = strings.ToLower(word); word {
-	case CommandStart, CommandHelp, CommandReset, CommandStop:
+	case CommandStart, CommandHelp, CommandReset, CommandStop, CommandUsage:
 		return word, true
 	}
 	return "", false
@@ -54,6 +55,8 @@ func (e *Engine) command(ctx context.Context, req Request, cmd string) error {
 			return e.finishNow(ctx, req.Reply, "Stopped.")
 		}
 		return e.finishNow(ctx, req.Reply, stopIdleText)
+	case CommandUsage:
+		return e.finishNow(ctx, req.Reply, e.usageText(ctx, req.UserID))
 	default:
 		return e.finishNow(ctx, req.Reply, e.HelpText())
 	}

@@ -130,3 +130,38 @@ func UserText(err error) string {
 
 // ErrClosed is returned by Engine.Handle once the engine is shutting down.
 var ErrClosed = errors.New("engine closed")
+
+// UsageLog counts the tokens each user spends a day (UTC). store.DB implements it.
+type UsageLog interface {
+	AddTokens(ctx context.Context, user string, day time.Time, tokens int) error
+	TokensOn(ctx context.Context, user string, day time.Time) (int, error)
+}
+
+// Outcome is how a turn ended, for logs and metrics.
+type Outcome string
+
+// The outcomes of a turn.
+const (
+	OutcomeOK      Outcome = "ok"
+	OutcomeError   Outcome = "error"   // the model failed; the user got a short note
+	OutcomeStopped Outcome = "stopped" // /stop
+	OutcomeReset   Outcome = "reset"   // /reset during the turn
+	OutcomeRefused Outcome = "refused" // too long, or over the daily limit: no model call
+	OutcomeTimeout Outcome = "timeout" // openai.turn_timeout
+)
+
+// TurnStats describes one finished turn.
+type TurnStats struct {
+	Chat       ChatID
+	UserID     string
+	Outcome    Outcome
+	Usage      Usage
+	FirstToken time.Duration // from the message to the first token (0: none came)
+	Duration   time.Duration // from the message to the final text delivered
+	Err        error         // the model's error, if any
+}
+
+// Observer is told about every finished turn (metrics). It must not block.
+type Observer interface {
+	TurnDone(TurnStats)
+}

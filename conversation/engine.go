@@ -30,6 +30,13 @@ type Config struct {
 	Logger *slog.Logger
 	// LogContent adds message texts to the logs (off by default).
 	LogContent bool
+	// Usage, when set, counts each user's tokens a day; /usage shows them.
+	Usage UsageLog
+	// DailyTokensPerUser refuses turns to a user who spent this many tokens
+	// today (UTC). Zero means no limit; it needs Usage.
+	DailyTokensPerUser int
+	// Observer, when set, is told about every finished turn.
+	Observer Observer
 }
 
 func (c *Config) setDefaults() {
@@ -240,22 +247,27 @@ func (e *Engine) HelpText() string {
 		"Send a message and watch the answer grow.\n"+
 		"/reset: forget this conversation and start over\n"+
 		"/stop: stop the answer in progress\n"+
+		"/usage: the tokens you used today\n"+
 		"/help: show this help", e.model.Name())
 }
 
-// logTurn writes one line per turn, without message text unless configured.
-func (e *Engine) logTurn(req Request, start time.Time, firstToken time.Duration, u Usage, reply string, err error) {
+// turnDone logs one line per turn, without message text unless configured, and
+// tells the observer.
+func (e *Engine) turnDone(req Request, st TurnStats, reply string) {
 	attrs := []any{
-		"chat", string(req.Chat), "user", req.UserID, "model", e.model.Name(),
-		"tokens_in", u.PromptTokens, "tokens_out", u.CompletionTokens,
-		"first_token", firstToken, "duration", time.Since(start),
+		"chat", string(req.Chat), "user", req.UserID, "model", e.model.Name(), "outcome", st.Outcome,
+		"tokens_in", st.Usage.PromptTokens, "tokens_out", st.Usage.CompletionTokens,
+		"first_token", st.FirstToken, "duration", st.Duration,
 	}
 	if e.cfg.LogContent {
 		attrs = append(attrs, "text", req.Text, "reply", reply)
 	}
-	if err != nil {
-		e.log.Warn("turn", append(attrs, "err", err)...)
-		return
+	if st.Err != nil {
+		e.log.Warn("turn", append(attrs, "err", st.Err)...)
+	} else {
+		e.log.Info("turn", attrs...)
 	}
-	e.log.Info("turn", attrs...)
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.TurnDone(st)
+	}
 }

@@ -52,6 +52,9 @@ func (h *harness) open(t *testing.T) {
 	if h.cfg.Logger == nil {
 		h.cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if h.cfg.Usage != nil {
+		h.cfg.Usage = db
+	}
 	h.db, h.engine = db, conversation.New(h.cfg, db, model, tokens)
 }
 

@@ -25,6 +25,7 @@ var errTurnTimeout = errors.New("turn time limit reached")
 // answered and logged here; the error returned is about delivering or storing.
 func (e *Engine) turn(req Request, st *chatState) error {
 	start := time.Now()
+	stats := TurnStats{Chat: req.Chat, UserID: req.UserID, Outcome: OutcomeRefused}
 	ctx, cancelTimeout := context.WithTimeoutCause(st.ctx, e.cfg.TurnTimeout, errTurnTimeout)
 	defer cancelTimeout()
 
@@ -32,63 +33,76 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	defer cancelDeliver()
 	p := newPacer(req.Reply, req.UpdateEvery, e.cfg.Clock, e.log)
 	go p.run(deliverCtx)
+	finish := func(final, reply string) error {
+		err := p.Finish(final)
+		stats.Duration = time.Since(start)
+		e.turnDone(req, stats, reply)
+		return err
+	}
 
+	if text, over := e.overLimit(ctx, req.UserID); over {
+		return finish(text, "")
+	}
 	user := Message{Role: RoleUser, Content: req.Text, Name: req.UserName, Time: time.Now().UTC()}
 	msgs, err := e.buildContext(ctx, req.Chat, &user)
 	if err != nil {
-		e.logTurn(req, start, 0, Usage{}, "", err)
-		return p.Finish(UserText(err))
+		stats.Err = err
+		return finish(UserText(err), "")
 	}
 
 	var text strings.Builder
-	var firstToken time.Duration
 	usage, err := e.callModel(ctx, msgs, func(delta string) {
-		if firstToken == 0 {
-			firstToken = time.Since(start)
+		if stats.FirstToken == 0 {
+			stats.FirstToken = time.Since(start)
 		}
 		text.WriteString(delta)
 		p.Set(text.String())
 	})
 	reply := text.String()
-	final, keep := e.outcome(ctx, reply, err)
-	e.logTurn(req, start, firstToken, usage, reply, err)
-	finishErr := p.Finish(final)
-	if keep != "" {
-		answer := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
-		answer.Tokens = e.count(answer)
-		if err := e.history.AppendTurn(deliverCtx, req.Chat, user, answer); err != nil {
-			return errors.Join(fmt.Errorf("store turn: %w", err), finishErr)
-		}
+	stats.Usage, stats.Err = e.spent(usage, msgs, reply), err
+	e.addUsage(deliverCtx, req.UserID, stats.Usage)
+	final, keep, outcome := e.outcome(ctx, reply, err)
+	stats.Outcome = outcome
+	finishErr := finish(final, reply)
+	if keep == "" {
+		return finishErr
+	}
+	answer := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
+	answer.Tokens = e.count(answer)
+	if err := e.history.AppendTurn(deliverCtx, req.Chat, user, answer); err != nil {
+		return errors.Join(fmt.Errorf("store turn: %w", err), finishErr)
 	}
 	return finishErr
 }
 
 // outcome decides the final text a user sees and the reply text to store ("" =
 // store nothing), from what the model streamed and how the turn ended.
-func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, keep string) {
+func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, keep string, o Outcome) {
 	empty := strings.TrimSpace(reply) == ""
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errStopped):
 		if empty {
-			return "Stopped.", ""
+			return "Stopped.", "", OutcomeStopped
 		}
-		return reply + stoppedMark, reply
+		return reply + stoppedMark, reply, OutcomeStopped
 	case errors.Is(cause, errReset):
 		if empty {
-			return "Cancelled: context cleared.", ""
+			return "Cancelled: context cleared.", "", OutcomeReset
 		}
-		return reply + resetMark, ""
+		return reply + resetMark, "", OutcomeReset
 	case errors.Is(cause, errTurnTimeout):
-		err = &Error{Text: "The answer took too long and was cut off.", Err: err}
+		err, o = &Error{Text: "The answer took too long and was cut off.", Err: err}, OutcomeTimeout
 	case err == nil && empty:
-		return emptyReplyText, ""
+		return emptyReplyText, "", OutcomeError
 	case err == nil:
-		return reply, reply
+		return reply, reply, OutcomeOK
+	default:
+		o = OutcomeError
 	}
 	if empty {
-		return UserText(err), ""
+		return UserText(err), "", o
 	}
-	return reply + "\n\n⚠️ " + UserText(err), ""
+	return reply + "\n\n⚠️ " + UserText(err), "", o
 }
 
 // callModel streams one completion within the engine's bound on concurrent calls.

@@ -330,3 +330,32 @@ func TestRecentCorruptMessage(t *testing.T) {
 		t.Errorf("Recent over a corrupt message: %v, want a JSON syntax error", err)
 	}
 }
+
+func TestUsagePerUserPerDay(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := context.Background()
+	day := time.Date(2026, 11, 23, 23, 59, 0, 0, time.UTC)
+	next := day.Add(2 * time.Minute)
+	for _, n := range []int{100, 50} {
+		if err := db.AddTokens(ctx, "telegram:1", day, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.AddTokens(ctx, "telegram:2", day, 7)
+	db.AddTokens(ctx, "telegram:1", next, 1)
+	tests := []struct {
+		user string
+		day  time.Time
+		want int
+	}{
+		{"telegram:1", day, 150},
+		{"telegram:2", day, 7},
+		{"telegram:1", next, 1},
+		{"telegram:3", day, 0},
+	}
+	for _, tt := range tests {
+		if got, err := db.TokensOn(ctx, tt.user, tt.day); err != nil || got != tt.want {
+			t.Errorf("%s on %s = %d (%v), want %d", tt.user, tt.day.Format(time.DateOnly), got, err, tt.want)
+		}
+	}
+}

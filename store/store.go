@@ -41,6 +41,7 @@ var (
 	bucketCursors = []byte("cursors")
 	bucketSeen    = []byte("seen")        // key → time seen
 	bucketSeenAge = []byte("seen_by_age") // time seen ‖ key → nil, oldest first
+	bucketUsage   = []byte("usage")       // user ‖ 0 ‖ YYYY-MM-DD → tokens
 	keyVersion    = []byte("schema_version")
 )
 
@@ -91,7 +92,7 @@ func Open(path string, opt Options) (*DB, error) {
 // init creates the buckets and checks the schema version.
 func (db *DB) init() error {
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge} {
+		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge, bucketUsage} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

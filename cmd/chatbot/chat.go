@@ -12,7 +12,7 @@ import (
 // chat talks to the model in the terminal through the same engine and store as
 // serve: one line a message, the reply streamed to stdout, exit at end of input.
 func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	c, err := openCore(cfg, log)
+	c, err := openCore(cfg, log, nil)
 	if err != nil {
 		return err
 	}

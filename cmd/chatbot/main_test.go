@@ -119,12 +119,12 @@ func TestStoreLockedByAnotherOpenIsClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := openCore(cfg, newLogger(cfg.Log, &bytes.Buffer{}))
+	c, err := openCore(cfg, newLogger(cfg.Log, &bytes.Buffer{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.close(0)
-	if _, err := openCore(cfg, newLogger(cfg.Log, &bytes.Buffer{})); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+	if _, err := openCore(cfg, newLogger(cfg.Log, &bytes.Buffer{}), nil); err == nil || !strings.Contains(err.Error(), "locked by another process") {
 		t.Errorf("second open: %v", err)
 	}
 }

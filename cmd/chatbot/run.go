@@ -26,10 +26,11 @@ type platform interface {
 
 // deps are the parts every adapter is built from.
 type deps struct {
-	cfg    *Config
-	engine *conversation.Engine
-	db     *store.DB
-	log    *slog.Logger
+	cfg     *Config
+	engine  *conversation.Engine
+	db      *store.DB
+	log     *slog.Logger
+	metrics *metrics // platform calls go through metrics.client(name)
 }
 
 // Run runs the parsed command until ctx ends.
@@ -85,7 +86,8 @@ type core struct {
 	engine *conversation.Engine
 }
 
-func openCore(cfg *Config, log *slog.Logger) (*core, error) {
+// openCore opens the store and builds the model and the engine; obs may be nil.
+func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, error) {
 	db, err := store.Open(cfg.Store.Path, store.Options{MaxMessagesPerChat: cfg.Store.MaxMessagesPerChat})
 	if err != nil {
 		return nil, err
@@ -97,13 +99,16 @@ func openCore(cfg *Config, log *slog.Logger) (*core, error) {
 	}
 	model := newModel(cfg)
 	engine := conversation.New(conversation.Config{
-		SystemPrompt:     cfg.OpenAI.SystemPrompt,
-		MaxContextTokens: cfg.OpenAI.MaxContextTokens,
-		ReplyTokens:      cfg.OpenAI.MaxReplyTokens,
-		MaxConcurrent:    cfg.OpenAI.MaxConcurrentRequests,
-		TurnTimeout:      time.Duration(cfg.OpenAI.TurnTimeout),
-		Logger:           log,
-		LogContent:       cfg.Log.Content,
+		SystemPrompt:       cfg.OpenAI.SystemPrompt,
+		MaxContextTokens:   cfg.OpenAI.MaxContextTokens,
+		ReplyTokens:        cfg.OpenAI.MaxReplyTokens,
+		MaxConcurrent:      cfg.OpenAI.MaxConcurrentRequests,
+		TurnTimeout:        time.Duration(cfg.OpenAI.TurnTimeout),
+		Logger:             log,
+		LogContent:         cfg.Log.Content,
+		Usage:              db,
+		DailyTokensPerUser: cfg.Limits.DailyTokensPerUser,
+		Observer:           obs,
 	}, db, model, tokens)
 	return &core{db: db, model: model, engine: engine}, nil
 }
@@ -139,22 +144,31 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return errors.New("no platform configured: set telegram.token or slack.bot_token " +
 			"(for example export TELEGRAM_BOT_TOKEN=... with token: ${TELEGRAM_BOT_TOKEN} in the config)")
 	}
-	c, err := openCore(cfg, log)
+	met := newMetrics()
+	c, err := openCore(cfg, log, met)
 	if err != nil {
 		return err
 	}
-	d := deps{cfg: cfg, engine: c.engine, db: c.db, log: log}
-	var platforms []platform
+	ready := &readiness{}
+	ready.storeOpen.Store(true)
+	d := deps{cfg: cfg, engine: c.engine, db: c.db, log: log, metrics: met}
 	for _, build := range []func(context.Context, deps) (platform, error){newTelegram, newSlack} {
 		p, err := build(ctx, d)
 		if err != nil {
 			return errors.Join(err, c.close(0))
 		}
 		if p != nil {
-			platforms = append(platforms, p)
+			ready.platforms = append(ready.platforms, p)
 		}
 	}
-	log.Info("serving", "platforms", len(platforms), "model", cfg.OpenAI.Model, "store", cfg.Store.Path)
+	if cfg.HTTP.Listen != "" {
+		stopOps, err := serveOps(ctx, cfg.HTTP.Listen, opsHandler(ready, met), log)
+		if err != nil {
+			return errors.Join(err, c.close(0))
+		}
+		defer stopOps()
+	}
+	log.Info("serving", "platforms", len(ready.platforms), "model", cfg.OpenAI.Model, "store", cfg.Store.Path)
 	// On a signal the adapters stop taking updates while the engine lets running
 	// replies finish within the grace period; the store closes after both.
 	stopped := make(chan error, 1)
@@ -163,7 +177,8 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Info("shutting down", "grace", shutdownGrace)
 		stopped <- c.shutdown(shutdownGrace)
 	}()
-	err = runAll(ctx, platforms)
+	err = runAll(ctx, ready.platforms)
+	ready.storeOpen.Store(false)
 	return errors.Join(err, <-stopped, c.db.Close())
 }
 
