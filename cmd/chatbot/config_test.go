@@ -122,3 +122,24 @@ func TestConfigSecretsNotInErrors(t *testing.T) {
 		t.Errorf("error shows the value of a secret: %v", err)
 	}
 }
+
+// FuzzParseConfig: any input gives a config or an error naming what is wrong,
+// never a panic.
+func FuzzParseConfig(f *testing.F) {
+	example, _ := os.ReadFile("../../config.yaml")
+	f.Add(string(example))
+	f.Add("openai:\n  max_context_tokens: ${N}\n")
+	f.Add("telegram: [1, 2]\n")
+	f.Add("slack:\n  allowed_user_ids: {a: b}\n")
+	f.Add("openai: &a\n  model: *a\n")
+	f.Add("\xff\xfe")
+	f.Fuzz(func(t *testing.T, yaml string) {
+		cfg, err := parseConfig([]byte(yaml), env(map[string]string{"N": "12"}))
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without an error")
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "config: ") {
+			t.Fatalf("error without the config: prefix: %v", err)
+		}
+	})
+}

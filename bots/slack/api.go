@@ -1,0 +1,59 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+)
+
+// slackAPI lists the Web API calls the adapter makes; *slackgo.Client has them,
+// and a test can stand in for it.
+type slackAPI interface {
+	AuthTestContext(ctx context.Context) (*slackgo.AuthTestResponse, error)
+	PostMessageContext(ctx context.Context, channel string, opts ...slackgo.MsgOption) (string, string, error)
+	UpdateMessageContext(ctx context.Context, channel, ts string, opts ...slackgo.MsgOption) (string, string, string, error)
+	PostEphemeralContext(ctx context.Context, channel, user string, opts ...slackgo.MsgOption) (string, error)
+	StartStreamContext(ctx context.Context, channel string, opts ...slackgo.MsgOption) (string, string, error)
+	AppendStreamContext(ctx context.Context, channel, ts string, opts ...slackgo.MsgOption) (string, string, error)
+	StopStreamContext(ctx context.Context, channel, ts string, opts ...slackgo.MsgOption) (string, string, error)
+	SetAssistantThreadsStatusContext(ctx context.Context, params slackgo.AssistantThreadsSetStatusParameters) error
+	GetUserInfoContext(ctx context.Context, user string, opts ...slackgo.GetUserInfoOption) (*slackgo.User, error)
+}
+
+var _ slackAPI = (*slackgo.Client)(nil)
+
+// rateLimited reports the wait Slack asked for when err is a ratelimited answer.
+func rateLimited(err error) (time.Duration, bool) {
+	var rl *slackgo.RateLimitedError
+	if errors.As(err, &rl) {
+		return max(rl.RetryAfter, time.Second), true
+	}
+	return 0, false
+}
+
+// slackError returns Slack's error code ("msg_too_long", "channel_not_found") of
+// err, or "".
+func slackError(err error) string {
+	var se slackgo.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return ""
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

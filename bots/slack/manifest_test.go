@@ -1,0 +1,62 @@
+package slack
+
+import (
+	"os"
+	"slices"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// TestManifest checks that the app manifest asks for what the adapter uses.
+func TestManifest(t *testing.T) {
+	data, err := os.ReadFile("manifest.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Features struct {
+			AppHome struct {
+				MessagesTab bool `yaml:"messages_tab_enabled"`
+			} `yaml:"app_home"`
+			BotUser struct {
+				DisplayName string `yaml:"display_name"`
+			} `yaml:"bot_user"`
+			SlashCommands []struct {
+				Command string `yaml:"command"`
+			} `yaml:"slash_commands"`
+		} `yaml:"features"`
+		OAuth struct {
+			Scopes struct {
+				Bot []string `yaml:"bot"`
+			} `yaml:"scopes"`
+		} `yaml:"oauth_config"`
+		Settings struct {
+			Events struct {
+				Bot []string `yaml:"bot_events"`
+			} `yaml:"event_subscriptions"`
+			SocketMode bool `yaml:"socket_mode_enabled"`
+		} `yaml:"settings"`
+	}
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"app_mentions:read", "chat:write", "im:history", "im:read", "im:write",
+		"channels:history", "groups:history", "users:read", "commands"} {
+		if !slices.Contains(m.OAuth.Scopes.Bot, s) {
+			t.Errorf("scope %s missing", s)
+		}
+	}
+	for _, e := range []string{"app_mention", "message.im", "message.channels", "message.groups"} {
+		if !slices.Contains(m.Settings.Events.Bot, e) {
+			t.Errorf("event %s missing", e)
+		}
+	}
+	if !m.Settings.SocketMode || !m.Features.AppHome.MessagesTab || m.Features.BotUser.DisplayName == "" {
+		t.Errorf("socket mode %v, messages tab %v, bot user %q", m.Settings.SocketMode,
+			m.Features.AppHome.MessagesTab, m.Features.BotUser.DisplayName)
+	}
+	if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/reset" {
+		t.Errorf("slash commands %+v, want /reset", m.Features.SlashCommands)
+	}
+}

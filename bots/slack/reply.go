@@ -1,0 +1,370 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+)
+
+const (
+	// thinkingText is the placeholder shown until the first text replaces it.
+	thinkingText = "_Thinking…_"
+	// thinkingStatus is the assistant thread status shown instead where allowed.
+	thinkingStatus = "is thinking…"
+	// minMessageChars is as small as msg_too_long makes a reply's messages.
+	minMessageChars = 500
+	// maxStreamChars is the most Markdown a native stream carries (the limit of
+	// markdown_text in one call); longer replies go on by editing in place.
+	maxStreamChars = 12000
+	// firstTextPatience is how long the first text waits for the budget to
+	// replace the placeholder, before it yields to the pacer like any update.
+	firstTextPatience = 3 * time.Second
+)
+
+var (
+	_ conversation.Reply = (*reply)(nil)
+	_ conversation.Reply = (*ephemeral)(nil)
+
+	errNotAppend = errors.New("reply text is not an extension of the streamed text")
+	errTooLong   = errors.New("reply too long for one native stream")
+)
+
+// reply writes one answer into a Slack thread or DM: a thinking state, then the
+// text in one or more messages kept up to date with chat.update, or natively
+// streamed. The engine's pacer calls it from one goroutine at a time.
+type reply struct {
+	api     slackAPI
+	budget  *budget
+	log     *slog.Logger
+	channel string
+	thread  string // thread_ts to post in; "" = top level of a DM
+	team    string // the recipient's team (native streaming in channels)
+	user    string // the recipient (native streaming in channels)
+	dm      bool
+	limit   int  // most mrkdwn characters per message
+	native  bool // stream natively while that works
+
+	mu     sync.Mutex
+	msgs   []posted // the reply's messages, in order
+	stream *stream  // the native stream, once started
+}
+
+// posted is one message of a reply.
+type posted struct {
+	ts    string
+	shown string // the mrkdwn it shows now
+}
+
+// stream is a native stream in progress.
+type stream struct {
+	ts   string
+	sent string // the Markdown sent so far
+}
+
+// start shows that an answer is coming: the assistant thread status where Slack
+// allows it (threads in DMs, and any thread when streaming natively), else a
+// placeholder message that the first text replaces.
+func (r *reply) start(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.thread != "" && (r.dm || r.native) {
+		err := r.api.SetAssistantThreadsStatusContext(ctx, slackgo.AssistantThreadsSetStatusParameters{
+			ChannelID: r.channel, ThreadTS: r.thread, Status: thinkingStatus})
+		if err == nil {
+			return
+		}
+		r.log.Debug("slack: thread status not available, posting a placeholder", "err", err)
+	}
+	r.native = false // a placeholder cannot become a stream
+	ts, err := r.post(ctx, thinkingText)
+	if err != nil {
+		r.log.Warn("slack: post placeholder", "channel", r.channel, "err", err)
+		return
+	}
+	r.msgs = []posted{{ts: ts, shown: thinkingText}}
+}
+
+// Update shows the reply so far.
+func (r *reply) Update(ctx context.Context, text string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.native {
+		err := r.streamTo(ctx, text, false)
+		if err == nil {
+			return nil
+		}
+		if d, ok := rateLimited(err); ok {
+			r.budget.pause(d)
+			return &conversation.RetryAfterError{After: d, Err: err}
+		}
+		if _, ok := conversation.RetryAfter(err); ok {
+			return err
+		}
+		r.fallBack(ctx, err)
+	}
+	return r.show(ctx, text, false)
+}
+
+// Finish writes the final text, waiting as long as Slack asks (within ctx).
+func (r *reply) Finish(ctx context.Context, text string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.native {
+		err := r.streamFinal(ctx, text)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		r.fallBack(ctx, err)
+	}
+	return r.show(ctx, text, true)
+}
+
+// show makes the reply's messages show text. Messages too long for Slack are
+// split further; a ratelimited answer pauses the workspace's budget and is
+// returned as a RetryAfterError, or waited out for the final text.
+func (r *reply) show(ctx context.Context, text string, final bool) error {
+	for {
+		err := r.showOnce(ctx, text, final)
+		if err == nil {
+			return nil
+		}
+		if slackError(err) == "msg_too_long" && r.limit > minMessageChars {
+			r.limit = max(r.limit/2, minMessageChars)
+			r.log.Warn("slack: message too long, splitting the reply further", "limit", r.limit)
+			continue
+		}
+		d, limited := rateLimited(err)
+		if !limited {
+			return err
+		}
+		r.budget.pause(d)
+		if !final {
+			return &conversation.RetryAfterError{After: d, Err: err}
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// showOnce edits the messages whose text changed and posts the new ones.
+func (r *reply) showOnce(ctx context.Context, text string, final bool) error {
+	chunks := r.chunks(text)
+	for i, c := range chunks {
+		if i >= len(r.msgs) {
+			ts, err := r.post(ctx, c)
+			if err != nil {
+				return err
+			}
+			r.msgs = append(r.msgs, posted{ts: ts, shown: c})
+			continue
+		}
+		if r.msgs[i].shown == c {
+			continue
+		}
+		if err := r.edit(ctx, i, c, final); err != nil {
+			return err
+		}
+	}
+	if final { // a re-split left messages over: say where the text went
+		for i := len(chunks); i < len(r.msgs); i++ {
+			if err := r.edit(ctx, i, "_(continued above)_", final); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// chunks renders text as the mrkdwn of each message, split where the rendering
+// would pass the limit.
+func (r *reply) chunks(text string) []string {
+	fits := func(s string) bool { return utf8.RuneCountInString(toMrkdwn(s)) <= r.limit }
+	var out []string
+	for _, part := range conversation.SplitMarkdown(text, fits) {
+		m := toMrkdwn(part)
+		if strings.TrimSpace(m) == "" && strings.TrimSpace(part) != "" {
+			m = truncate(escapeText(part), r.limit) // Markdown that renders to nothing
+		}
+		if strings.TrimSpace(m) != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// truncate cuts s to at most n runes.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// post sends a new message of the reply.
+func (r *reply) post(ctx context.Context, text string) (string, error) {
+	opts := []slackgo.MsgOption{slackgo.MsgOptionText(text, false)}
+	if r.thread != "" {
+		opts = append(opts, slackgo.MsgOptionTS(r.thread))
+	}
+	_, ts, err := r.api.PostMessageContext(ctx, r.channel, opts...)
+	return ts, err
+}
+
+// edit makes message i show text, within the workspace's budget. The final text
+// and the first text replacing the placeholder wait for their turn in the budget
+// (so they come first); other updates are skipped when it has no room.
+func (r *reply) edit(ctx context.Context, i int, text string, final bool) error {
+	patience := time.Duration(0)
+	if r.msgs[i].shown == thinkingText {
+		patience = firstTextPatience
+	}
+	if err := r.spend(ctx, final, patience); err != nil {
+		return err
+	}
+	_, _, _, err := r.api.UpdateMessageContext(ctx, r.channel, r.msgs[i].ts, slackgo.MsgOptionText(text, false))
+	switch slackError(err) {
+	case "message_not_found", "cant_update_message", "edit_window_closed":
+		// The message is gone or frozen: the text goes on in a new one.
+		ts, perr := r.post(ctx, text)
+		if perr != nil {
+			return perr
+		}
+		r.msgs[i] = posted{ts: ts, shown: text}
+		return nil
+	case "":
+		if err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	r.msgs[i].shown = text
+	return nil
+}
+
+// spend takes one edit from the budget: a final text waits its turn; an update
+// waits up to patience, else returns a RetryAfterError (and the pacer tries again
+// later with the latest text).
+func (r *reply) spend(ctx context.Context, final bool, patience time.Duration) error {
+	if final {
+		return r.budget.take(ctx)
+	}
+	d, err := r.budget.tryTake(ctx, patience)
+	if err != nil {
+		return err
+	}
+	if d > 0 {
+		return &conversation.RetryAfterError{After: d, Err: errors.New("workspace edit budget spent")}
+	}
+	return nil
+}
+
+// streamTo brings the native stream up to text: chat.startStream with the first
+// text, chat.appendStream with what was added, chat.stopStream at the end.
+func (r *reply) streamTo(ctx context.Context, text string, final bool) error {
+	if len(text) > maxStreamChars {
+		return errTooLong
+	}
+	if r.stream == nil {
+		opts := []slackgo.MsgOption{slackgo.MsgOptionTS(r.thread), slackgo.MsgOptionMarkdownText(text)}
+		if !r.dm {
+			opts = append(opts, slackgo.MsgOptionRecipientUserID(r.user), slackgo.MsgOptionRecipientTeamID(r.team))
+		}
+		_, ts, err := r.api.StartStreamContext(ctx, r.channel, opts...)
+		if err != nil {
+			return err
+		}
+		r.stream = &stream{ts: ts, sent: text}
+		if !final {
+			return nil
+		}
+	}
+	delta, ok := strings.CutPrefix(text, r.stream.sent)
+	if !ok {
+		return errNotAppend
+	}
+	if delta == "" && !final {
+		return nil
+	}
+	if err := r.spend(ctx, final, 0); err != nil {
+		return err
+	}
+	var opts []slackgo.MsgOption
+	if delta != "" {
+		opts = append(opts, slackgo.MsgOptionMarkdownText(delta))
+	}
+	var err error
+	if final {
+		_, _, err = r.api.StopStreamContext(ctx, r.channel, r.stream.ts, opts...)
+	} else {
+		_, _, err = r.api.AppendStreamContext(ctx, r.channel, r.stream.ts, opts...)
+	}
+	if err == nil {
+		r.stream.sent = text
+	}
+	return err
+}
+
+// streamFinal ends the native stream with text, waiting out ratelimited answers.
+func (r *reply) streamFinal(ctx context.Context, text string) error {
+	for {
+		err := r.streamTo(ctx, text, true)
+		d, limited := rateLimited(err)
+		if !limited {
+			return err
+		}
+		r.budget.pause(d)
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// fallBack gives up native streaming for this reply: the streamed message, if
+// any, is stopped and from now on edited in place like any other.
+func (r *reply) fallBack(ctx context.Context, cause error) {
+	r.native = false
+	r.log.Warn("slack: native streaming failed, editing in place instead", "channel", r.channel, "err", cause)
+	if r.stream == nil {
+		return
+	}
+	if _, _, err := r.api.StopStreamContext(ctx, r.channel, r.stream.ts); err != nil {
+		r.log.Debug("slack: stop stream", "err", err)
+	}
+	r.msgs = []posted{{ts: r.stream.ts}}
+	r.stream = nil
+}
+
+// ephemeral answers one user only (slash commands, access notes): the final text
+// goes out with chat.postEphemeral, partial ones are dropped.
+type ephemeral struct {
+	api     slackAPI
+	channel string
+	user    string
+	thread  string
+}
+
+// Update drops partial text: an ephemeral message cannot be edited.
+func (e *ephemeral) Update(context.Context, string) error { return nil }
+
+// Finish posts the text to the user alone.
+func (e *ephemeral) Finish(ctx context.Context, text string) error {
+	opts := []slackgo.MsgOption{slackgo.MsgOptionText(toMrkdwn(text), false)}
+	if e.thread != "" {
+		opts = append(opts, slackgo.MsgOptionTS(e.thread))
+	}
+	_, err := e.api.PostEphemeralContext(ctx, e.channel, e.user, opts...)
+	if d, ok := rateLimited(err); ok {
+		return &conversation.RetryAfterError{After: d, Err: err}
+	}
+	return err
+}

@@ -1,0 +1,206 @@
+// Package slack is the bot's Slack adapter, built on github.com/slack-go/slack.
+//
+// It receives events over Socket Mode (default, no public URL) or the Events API
+// (signed HTTP posts to /slack/events), decides which messages to answer (mentions
+// in channels, answered in a thread that is one conversation; follow-ups in such a
+// thread; every DM), drops redelivered events with keys kept in the store, checks
+// the allowlists, maps Slack's forms of the commands onto the engine's, and writes
+// the engine's streaming reply into Slack: a "thinking" state, then the first
+// text, then chat.update edits paced by a budget that all the workspace's streams
+// share, Markdown rendered as mrkdwn, long replies continued in new messages of
+// the thread. Optionally it streams natively (chat.startStream/appendStream/
+// stopStream), falling back to editing in place.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+)
+
+// Modes of receiving events.
+const (
+	ModeSocket = "socket"
+	ModeEvents = "events"
+)
+
+// EventsPath is where the Events API mode takes events and slash commands.
+const EventsPath = "/slack/events"
+
+// Defaults of Config.
+const (
+	DefaultAPIURL           = "https://slack.com/api/"
+	DefaultUpdatesPerMinute = 45
+	DefaultUpdateBurst      = 3
+	DefaultMaxMessageChars  = 3500
+	// seenTTL is how long event ids and message timestamps are remembered. Slack
+	// retries an event for about 5 minutes; an hour leaves room for restarts.
+	seenTTL = time.Hour
+)
+
+// Config configures the adapter. Zero values take the defaults noted.
+type Config struct {
+	BotToken string // xoxb-…
+	AppToken string // xapp-…, for Socket Mode
+	APIURL   string // default DefaultAPIURL
+	Mode     string // ModeSocket (default) or ModeEvents
+
+	SigningSecret  string       // Events API mode: verifies every request
+	EventsListen   string       // Events API mode: address of the HTTP server
+	EventsListener net.Listener // Events API mode: used instead of EventsListen if set
+
+	AllowedUserIDs    []string // empty: every member of the workspace
+	AllowedChannelIDs []string // empty: every channel the bot is in
+	// ReplyInThreadsWithoutMention answers follow-ups in threads where the bot was
+	// mentioned without a new mention.
+	ReplyInThreadsWithoutMention bool
+	// NativeStreaming streams replies in threads with chat.startStream/appendStream/
+	// stopStream, falling back to chat.update on any error.
+	NativeStreaming bool
+
+	// UpdatesPerMinute and UpdateBurst are the workspace's chat.update budget,
+	// shared by all streams (Slack allows about 50 a minute). Default 45 and 3.
+	UpdatesPerMinute float64
+	UpdateBurst      int
+	// UpdateEvery is the least time between two edits of one reply. Default 1 s.
+	UpdateEvery time.Duration
+	// MaxMessageChars is the most mrkdwn characters per message before the reply
+	// continues in a new one. Default 3500.
+	MaxMessageChars int
+
+	HTTPClient *http.Client // default one with a 30 s timeout
+	Logger     *slog.Logger // default slog.Default()
+}
+
+func (c *Config) setDefaults() {
+	if c.APIURL == "" {
+		c.APIURL = DefaultAPIURL
+	}
+	if !strings.HasSuffix(c.APIURL, "/") {
+		c.APIURL += "/"
+	}
+	if c.Mode == "" {
+		c.Mode = ModeSocket
+	}
+	if c.UpdatesPerMinute <= 0 {
+		c.UpdatesPerMinute = DefaultUpdatesPerMinute
+	}
+	if c.UpdateBurst <= 0 {
+		c.UpdateBurst = DefaultUpdateBurst
+	}
+	if c.UpdateEvery <= 0 {
+		c.UpdateEvery = time.Second
+	}
+	if c.MaxMessageChars <= 0 {
+		c.MaxMessageChars = DefaultMaxMessageChars
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Engine is what the adapter needs of conversation.Engine.
+type Engine interface {
+	Handle(ctx context.Context, req conversation.Request) error
+	HelpText() string
+}
+
+var _ Engine = (*conversation.Engine)(nil)
+
+// stateStore is what the adapter keeps in the bot's store (store.DB): the keys of
+// events already answered, and markers of the threads the bot was mentioned in.
+type stateStore interface {
+	FirstSeen(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	Cursor(ctx context.Context, name string) (int64, error)
+	SetCursor(ctx context.Context, name string, v int64) error
+}
+
+// Adapter connects one Slack workspace to the engine.
+type Adapter struct {
+	cfg     Config
+	engine  Engine
+	store   stateStore
+	log     *slog.Logger
+	client  *slackgo.Client // for Socket Mode
+	api     slackAPI
+	botUser string // the bot's user id, e.g. U0BOT
+	botName string // the bot's user name, for help texts
+	team    string // the workspace id, e.g. T0TEAM
+	users   *userNames
+	budgets *budgets
+
+	handlers sync.WaitGroup // in-flight event handlers
+	trace    func(event, detail string)
+}
+
+// New checks the bot token with auth.test and returns an adapter ready to Run.
+func New(ctx context.Context, cfg Config, engine Engine, st stateStore) (*Adapter, error) {
+	cfg.setDefaults()
+	if cfg.BotToken == "" {
+		return nil, errors.New("slack: no bot token")
+	}
+	if cfg.Mode != ModeSocket && cfg.Mode != ModeEvents {
+		return nil, fmt.Errorf("slack: unknown mode %q", cfg.Mode)
+	}
+	client := slackgo.New(cfg.BotToken,
+		slackgo.OptionAppLevelToken(cfg.AppToken),
+		slackgo.OptionAPIURL(cfg.APIURL),
+		slackgo.OptionHTTPClient(cfg.HTTPClient))
+	a := &Adapter{
+		cfg: cfg, engine: engine, store: st, log: cfg.Logger,
+		client: client, api: client,
+		trace: func(string, string) {},
+	}
+	if err := a.authenticate(ctx); err != nil {
+		return nil, err
+	}
+	a.users = newUserNames(a.api)
+	a.budgets = newBudgets(cfg.UpdatesPerMinute, cfg.UpdateBurst)
+	return a, nil
+}
+
+// authenticate learns the bot's identity; a bad token is an error here, at start.
+func (a *Adapter) authenticate(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	auth, err := a.api.AuthTestContext(ctx)
+	if err != nil {
+		return fmt.Errorf("slack: check slack.bot_token with auth.test: %w", err)
+	}
+	a.botUser, a.botName, a.team = auth.UserID, auth.User, auth.TeamID
+	a.log.Info("slack connected", "team", auth.Team, "team_id", auth.TeamID, "bot_user", auth.UserID)
+	return nil
+}
+
+// Run serves events until ctx ends, then stops taking events, waits for the
+// handlers in flight and returns.
+func (a *Adapter) Run(ctx context.Context) error {
+	var err error
+	if a.cfg.Mode == ModeEvents {
+		err = a.serveEvents(ctx)
+	} else {
+		err = a.serveSocket(ctx)
+	}
+	a.handlers.Wait()
+	return err
+}
+
+// spawn runs an event's handler in its own goroutine, with a context that the
+// shutdown does not cancel (the engine's Shutdown bounds the turns).
+func (a *Adapter) spawn(ctx context.Context, f func(ctx context.Context)) {
+	hctx := context.WithoutCancel(ctx)
+	a.handlers.Go(func() { f(hctx) })
+}

@@ -1,0 +1,328 @@
+// Package slackfake is a fake Slack for tests, in the manner of net/http/httptest:
+// a loopback server with the Web API methods the bot calls (auth.test,
+// apps.connections.open, chat.postMessage, chat.update, chat.postEphemeral,
+// chat.startStream/appendStream/stopStream, assistant.threads.setStatus,
+// users.info) in Slack's response shapes, a per-workspace chat.update rate limit
+// answered with HTTP 429 + Retry-After, and event delivery over Socket Mode (a
+// WebSocket with hello, events_api and slash_commands envelopes that must be
+// acknowledged within the ack timeout or are redelivered with retry_attempt
+// incremented; disconnect and reconnect) or over the Events API (signed HTTP posts
+// with X-Slack-Retry-Num on retries).
+//
+// Tests post user messages, mentions and slash commands, and read each thread's
+// messages with the full history of their texts.
+package slackfake
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultTeamID    = "T0FAKE"
+	DefaultBotUserID = "U0BOT"
+	DefaultBotID     = "B0BOT"
+	DefaultAppID     = "A0APP"
+	DefaultBotName   = "chatbot"
+	DefaultBotToken  = "xoxb-fake-bot-token"
+	DefaultAppToken  = "xapp-fake-app-token"
+)
+
+// Options tune the fake. Zero values take the defaults noted.
+type Options struct {
+	TeamID, BotUserID, BotID, AppID, BotName string
+	BotToken, AppToken                       string
+
+	// UpdateLimit chat.update calls are allowed per UpdateWindow in the workspace
+	// (Slack's Tier 3: about 50 a minute). Default 50 per minute.
+	UpdateLimit  int
+	UpdateWindow time.Duration
+	// AckTimeout is how long an envelope or an Events API post may wait for its
+	// acknowledgement before it is sent again. Default 3 s, as Slack.
+	AckTimeout time.Duration
+	// MaxRetries is how often an unacknowledged event is sent again. Default 3.
+	MaxRetries int
+	// RetryDelays are the waits before each Events API retry. Default none.
+	RetryDelays []time.Duration
+	// PingInterval is how often the WebSocket is pinged. Default 10 s.
+	PingInterval time.Duration
+	// NoEcho turns off the message and message_changed events Slack sends for the
+	// bot's own posts and edits.
+	NoEcho bool
+}
+
+func (o *Options) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&o.TeamID, DefaultTeamID)
+	def(&o.BotUserID, DefaultBotUserID)
+	def(&o.BotID, DefaultBotID)
+	def(&o.AppID, DefaultAppID)
+	def(&o.BotName, DefaultBotName)
+	def(&o.BotToken, DefaultBotToken)
+	def(&o.AppToken, DefaultAppToken)
+	if o.UpdateLimit <= 0 {
+		o.UpdateLimit = 50
+	}
+	if o.UpdateWindow <= 0 {
+		o.UpdateWindow = time.Minute
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 3 * time.Second
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 3
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 10 * time.Second
+	}
+}
+
+// Message is a message in a channel, as the fake holds it.
+type Message struct {
+	Channel  string
+	TS       string
+	ThreadTS string // "" for a top-level message
+	User     string
+	BotID    string // set for the bot's messages
+	Text     string // the current text (Markdown for streamed messages)
+	// History is every text the message has shown, oldest first; the last is Text.
+	History []string
+	// At is when the message showed each text of History.
+	At        []time.Time
+	Streaming bool // a native stream not stopped yet
+	Streamed  bool // posted with chat.startStream
+}
+
+// Ephemeral is a chat.postEphemeral message.
+type Ephemeral struct {
+	Channel, User, ThreadTS, Text string
+}
+
+// Status is an assistant.threads.setStatus call.
+type Status struct {
+	Channel, ThreadTS, Status string
+}
+
+// UserMessage is a message a test posted as a user, with the events it caused.
+type UserMessage struct {
+	Channel, TS, ThreadTS string
+	// Events are the event ids: the message event, then app_mention if any.
+	Events []string
+}
+
+// Server is the fake Slack. Create it with NewServer and Close it when done.
+type Server struct {
+	*httptest.Server
+	opt Options
+
+	mu         sync.Mutex
+	users      map[string]string // id → name
+	channels   map[string][]*Message
+	ephemerals []Ephemeral
+	statuses   []Status
+	calls      map[string]int
+	limited    int         // 429s sent
+	updates    []time.Time // chat.update calls within the window
+	lastTS     int64       // microseconds of the last ts issued
+	seq        int         // ids of events, envelopes, tickets
+	events     map[string]*delivery
+	tickets    map[string]bool
+	conns      []*wsConn
+	connects   int
+	eventsURL  string
+	secret     string
+	done       chan struct{}
+	workers    sync.WaitGroup
+	closeOnce  sync.Once
+	deliveries []*delivery
+}
+
+// NewServer starts a fake Slack on loopback.
+func NewServer(opt Options) *Server {
+	opt.setDefaults()
+	s := &Server{
+		opt:      opt,
+		users:    map[string]string{},
+		channels: map[string][]*Message{},
+		calls:    map[string]int{},
+		events:   map[string]*delivery{},
+		tickets:  map[string]bool{},
+		done:     make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/{method}", s.serveAPI)
+	mux.HandleFunc("GET /link/", s.serveSocket)
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// Options returns the fake's options, defaults filled in.
+func (s *Server) Options() Options { return s.opt }
+
+// APIURL is the value for slack.api_url.
+func (s *Server) APIURL() string { return s.URL + "/api/" }
+
+// Close stops deliveries, closes the WebSockets and shuts the server down.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.mu.Lock()
+		conns := slices.Clone(s.conns)
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.close()
+		}
+		s.Server.Close()
+		s.workers.Wait()
+	})
+}
+
+// AddUser registers a workspace member for users.info.
+func (s *Server) AddUser(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[id] = name
+}
+
+// AddChannel registers a channel the bot is in; its kind follows its id's first
+// letter (C public, G private, D direct message). Posting as a user adds it too.
+func (s *Server) AddChannel(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.channels[id]; !ok {
+		s.channels[id] = nil
+	}
+}
+
+// SetEventsURL switches delivery to the Events API: events are posted to url,
+// signed with secret. An empty url switches back to Socket Mode.
+func (s *Server) SetEventsURL(url, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.eventsURL, s.secret = url, secret
+}
+
+// nextTS returns a new message timestamp, unique and increasing, with its
+// microseconds as Slack's have.
+func (s *Server) nextTS() string {
+	us := time.Now().UnixMicro()
+	if us <= s.lastTS {
+		us = s.lastTS + 1
+	}
+	s.lastTS = us
+	return fmt.Sprintf("%d.%06d", us/1e6, us%1e6)
+}
+
+// nextID returns a new id with prefix.
+func (s *Server) nextID(prefix string) string {
+	s.seq++
+	return fmt.Sprintf("%s%010d", prefix, s.seq)
+}
+
+// channelType is the channel_type of events in the channel.
+func channelType(id string) string {
+	switch {
+	case strings.HasPrefix(id, "D"):
+		return "im"
+	case strings.HasPrefix(id, "G"):
+		return "group"
+	default:
+		return "channel"
+	}
+}
+
+// message finds a message by channel and ts.
+func (s *Server) message(channel, ts string) *Message {
+	for _, m := range s.channels[channel] {
+		if m.TS == ts {
+			return m
+		}
+	}
+	return nil
+}
+
+// copyMessage returns a copy safe to hand to a test.
+func copyMessage(m *Message) Message {
+	c := *m
+	c.History = slices.Clone(m.History)
+	c.At = slices.Clone(m.At)
+	return c
+}
+
+// Thread returns a thread's messages, the parent first, oldest first.
+func (s *Server) Thread(channel, threadTS string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.channels[channel] {
+		if m.TS == threadTS || m.ThreadTS == threadTS {
+			out = append(out, copyMessage(m))
+		}
+	}
+	return out
+}
+
+// BotMessages returns the bot's messages in a thread, oldest first; threadTS ""
+// means the channel's top level.
+func (s *Server) BotMessages(channel, threadTS string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.channels[channel] {
+		if m.BotID != "" && m.ThreadTS == threadTS {
+			out = append(out, copyMessage(m))
+		}
+	}
+	return out
+}
+
+// Ephemerals returns the ephemeral messages shown to user in channel.
+func (s *Server) Ephemerals(channel, user string) []Ephemeral {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Ephemeral
+	for _, e := range s.ephemerals {
+		if e.Channel == channel && e.User == user {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Statuses returns the assistant thread statuses set so far.
+func (s *Server) Statuses() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.statuses)
+}
+
+// Calls returns how often a Web API method was called.
+func (s *Server) Calls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[method]
+}
+
+// RateLimited returns how many ratelimited (429) answers were sent.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
+// Connections returns how many Socket Mode connections were opened so far.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connects
+}
