@@ -173,6 +173,10 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 		}
 		e.mu.Lock()
 		st.waiting = false
+		if e.closing {
+			e.mu.Unlock()
+			return nil, errors.Join(ErrClosed, e.finishNow(ctx, req.Reply, closingText))
+		}
 	}
 	st.running = true
 	st.done = make(chan struct{})

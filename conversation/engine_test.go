@@ -2,6 +2,7 @@ package conversation_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -353,5 +354,26 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestWaitingMessageRefusedOnceShutdownBegins(t *testing.T) {
+	h := newHarness(t, conversation.Config{})
+	h.fake.Enqueue(openaitest.Reply{Tokens: openaitest.Tokenize("first reply"), TokenDelay: 100 * time.Millisecond})
+	_, e1 := h.start("c1", "one")
+	waitFor(t, func() bool { return len(h.fake.Requests()) == 1 })
+	r2, e2 := h.start("c1", "two")
+	waitFor(t, func() bool { return h.engine.Waiting("c1") })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.engine.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-e1
+	if err := <-e2; !errors.Is(err, conversation.ErrClosed) || !strings.Contains(r2.Final(), "restarting") {
+		t.Errorf("queued message: err %v, final %q; want it refused", err, r2.Final())
+	}
+	if n := len(h.fake.Requests()); n != 1 {
+		t.Errorf("%d model calls, want 1", n)
 	}
 }

@@ -150,7 +150,7 @@ func chatKeys(t testing.TB, db *DB, chat conversation.ChatID) []uint64 {
 }
 
 // seenAt records n keys prefix-0 … prefix-(n−1) as FirstSeen would have, key i
-// at time at(i), writing both seen buckets directly in one transaction so that
+// expiring at at(i), writing both seen buckets directly in one transaction so that
 // tests can make keys of any age quickly.
 func seenAt(t testing.TB, db *DB, prefix string, n int, at func(i int) time.Time) {
 	t.Helper()

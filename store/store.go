@@ -39,8 +39,8 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketChats   = []byte("chats")
 	bucketCursors = []byte("cursors")
-	bucketSeen    = []byte("seen")        // key → time seen
-	bucketSeenAge = []byte("seen_by_age") // time seen ‖ key → nil, oldest first
+	bucketSeen    = []byte("seen")        // key → expiry time
+	bucketSeenAge = []byte("seen_by_age") // expiry time ‖ key → nil, soonest first
 	bucketUsage   = []byte("usage")       // user ‖ 0 ‖ YYYY-MM-DD → tokens
 	keyVersion    = []byte("schema_version")
 )
@@ -152,7 +152,8 @@ func (db *DB) SetCursor(ctx context.Context, name string, v int64) error {
 }
 
 // FirstSeen records key (an event id, a channel+ts) and reports whether it was new.
-// Keys older than ttl are forgotten on the way, so a key is remembered at least ttl.
+// The key is remembered for ttl; expired keys (whatever ttl they were given) are
+// forgotten on the way.
 func (db *DB) FirstSeen(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -161,14 +162,14 @@ func (db *DB) FirstSeen(ctx context.Context, key string, ttl time.Duration) (boo
 	first := false
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		seen, byAge := tx.Bucket(bucketSeen), tx.Bucket(bucketSeenAge)
-		if err := forgetSeen(seen, byAge.Cursor(), now.Add(-ttl)); err != nil {
+		if err := forgetSeen(seen, byAge.Cursor(), now); err != nil {
 			return err
 		}
 		if seen.Get([]byte(key)) != nil {
 			return nil
 		}
 		first = true
-		stamp := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+		stamp := binary.BigEndian.AppendUint64(nil, uint64(now.Add(ttl).UnixNano()))
 		if err := seen.Put([]byte(key), stamp); err != nil {
 			return err
 		}
@@ -180,7 +181,7 @@ func (db *DB) FirstSeen(ctx context.Context, key string, ttl time.Duration) (boo
 	return first, nil
 }
 
-// forgetSeen deletes the keys seen before cutoff, oldest first, from seen and
+// forgetSeen deletes the keys that expired before cutoff, oldest first, from seen and
 // from the seen_by_age bucket under c. After each delete it seeks past the
 // deleted key instead of calling First again, which would walk the leaves
 // emptied so far and make forgetting many keys at once quadratic.

@@ -284,29 +284,41 @@ func TestFirstSeen(t *testing.T) {
 	}
 }
 
-// TestFirstSeenPrunes checks that keys older than ttl are deleted from both seen
+// TestFirstSeenPrunes checks that expired keys are deleted from both seen
 // buckets, so they do not grow without bound.
 func TestFirstSeenPrunes(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, Options{})
-	for i := range 200 {
-		if _, err := db.FirstSeen(ctx, fmt.Sprintf("Ev%d", i), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-	}
+	seenAt(t, db, "Ev", 200, func(int) time.Time { return time.Now().Add(-time.Second) }) // expired
 	for _, name := range [][]byte{bucketSeen, bucketSeenAge} {
 		if got := countKeys(t, db, name); got != 200 {
 			t.Fatalf("bucket %s holds %d keys before pruning, want 200", name, got)
 		}
 	}
-	time.Sleep(10 * time.Millisecond)
-	if first, err := db.FirstSeen(ctx, "new", time.Millisecond); err != nil || !first {
+	if first, err := db.FirstSeen(ctx, "new", time.Hour); err != nil || !first {
 		t.Fatalf("FirstSeen(new) = %v, %v; want true", first, err)
 	}
 	for _, name := range [][]byte{bucketSeen, bucketSeenAge} {
 		if got := countKeys(t, db, name); got != 1 {
 			t.Errorf("bucket %s holds %d keys after pruning, want 1 (the new key)", name, got)
 		}
+	}
+}
+
+// TestFirstSeenTTLIsPerKey checks that a caller with a short ttl does not expire
+// the keys another caller stored for longer.
+func TestFirstSeenTTLIsPerKey(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	db.FirstSeen(ctx, "slack-event", time.Hour)
+	db.FirstSeen(ctx, "short", time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+	db.FirstSeen(ctx, "other-short", time.Millisecond) // prunes what expired
+	if first, err := db.FirstSeen(ctx, "slack-event", time.Hour); err != nil || first {
+		t.Errorf("the hour-long key was forgotten (first=%v, err=%v)", first, err)
+	}
+	if first, _ := db.FirstSeen(ctx, "short", time.Hour); !first {
+		t.Error("the expired short key is still remembered")
 	}
 }
 
