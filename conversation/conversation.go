@@ -14,7 +14,8 @@ import (
 )
 
 // ChatID names one conversation. Adapters build it from the platform, e.g.
-// "telegram:12345", "telegram:-100987:topic:4" or "slack:T01:C02:1712345678.000100".
+// "telegram:12345", "telegram:-100987:4" (a forum topic) or
+// "slack:T01:C02:1712345678.000100" (a thread).
 type ChatID string
 
 // Role is who said a message, as OpenAI's chat API names it.

@@ -74,14 +74,14 @@ func (p *pacer) run(ctx context.Context) {
 	for {
 		select {
 		case final := <-p.finished:
-			p.done <- p.deliver(ctx, next, final)
+			p.done <- p.deliver(ctx, nextFor(final, sent, next), final)
 			return
 		case <-p.wake:
 		}
 		if wait := next.Sub(p.clock.Now()); wait > 0 {
 			select {
 			case final := <-p.finished:
-				p.done <- p.deliver(ctx, next, final)
+				p.done <- p.deliver(ctx, nextFor(final, sent, next), final)
 				return
 			case <-p.clock.After(wait):
 			}
@@ -102,6 +102,15 @@ func (p *pacer) run(ctx context.Context) {
 		}
 		sent = text
 	}
+}
+
+// nextFor is when the final text may go: at once when it is what the platform
+// shows already (Finish changes nothing visible then), else at the next slot.
+func nextFor(final, sent string, next time.Time) time.Time {
+	if final == sent {
+		return time.Time{}
+	}
+	return next
 }
 
 // deliver waits until next, then calls Finish, waiting again whenever the platform

@@ -131,3 +131,17 @@ func TestPacerSkipsUnchangedText(t *testing.T) {
 		t.Errorf("%d updates for one text, want 1", n)
 	}
 }
+
+func TestPacerFinalEqualToShownGoesAtOnce(t *testing.T) {
+	clock := conversationtest.NewClock()
+	r := conversationtest.NewReply()
+	p := conversation.NewPacerForTest(context.Background(), r, time.Hour, clock)
+	p.Set("all of it")
+	waitCalls(t, r, 1)
+	if err := p.Finish("all of it"); err != nil { // no clock advance needed
+		t.Fatal(err)
+	}
+	if r.Final() != "all of it" {
+		t.Errorf("final = %q", r.Final())
+	}
+}

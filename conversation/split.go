@@ -73,7 +73,11 @@ func (s *splitter) next() {
 		return
 	}
 	if n < rest {
-		n = s.paragraphCut(n)
+		// A shorter chunk may still render longer (a link definition moved out
+		// of it), so it is kept only if it fits too.
+		if cut := s.paragraphCut(n); cut < n && s.fits(s.chunk(cut)) {
+			n = cut
+		}
 	}
 	s.emit(s.chunk(n), s.fence[s.start+n-1])
 	s.start += n

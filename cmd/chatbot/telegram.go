@@ -1,8 +1,35 @@
 package main
 
-import "context"
+import (
+	"context"
+	"time"
+
+	"github.com/chatbot-dev/chatbot/bots/telegram"
+)
 
 // newTelegram builds the Telegram adapter when telegram.token is set (nil otherwise).
+// It checks the token with getMe, so a wrong token stops the start with a clear error.
 func newTelegram(ctx context.Context, d deps) (platform, error) {
-	return nil, nil
+	t := d.cfg.Telegram
+	if t.Token == "" {
+		return nil, nil
+	}
+	b, err := telegram.New(ctx, telegram.Options{
+		Token:          t.Token,
+		APIURL:         t.APIURL,
+		AllowedUserIDs: t.AllowedUserIDs,
+		AllowedChatIDs: t.AllowedChatIDs,
+		Mode:           t.Mode,
+		WebhookURL:     t.WebhookURL,
+		WebhookSecret:  t.WebhookSecret,
+		WebhookListen:  t.WebhookListen,
+		Drafts:         t.Drafts,
+		EditEvery:      time.Duration(t.EditEvery),
+		GroupEditEvery: time.Duration(t.GroupEditEvery),
+		Logger:         d.log.With("platform", "telegram"),
+	}, d.engine, d.db)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }

@@ -1,0 +1,242 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/go-telegram/bot/models"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+)
+
+// incoming is a message for the bot, as classify reads it.
+type incoming struct {
+	msg     *models.Message
+	chat    conversation.ChatID
+	private bool
+	thread  int // the forum topic, 0 if none
+	// text is what to answer: the message (or photo caption) without the bot's
+	// mention, commands without "@botname".
+	text string
+	// media names what the message holds when there is no text to answer ("stickers").
+	media string
+	// userName is the speaker's display name in groups.
+	userName string
+}
+
+// classify decides whether m is for the bot and reads it; ok is false for messages
+// to ignore: other bots', service messages, group messages that do not call the bot.
+func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
+	if m.From == nil || m.From.IsBot {
+		return in, false
+	}
+	in.private = m.Chat.Type == models.ChatTypePrivate
+	if !in.private && m.Chat.Type != models.ChatTypeGroup && m.Chat.Type != models.ChatTypeSupergroup {
+		return in, false
+	}
+	text, ents := m.Text, m.Entities
+	if text == "" {
+		text, ents = m.Caption, m.CaptionEntities
+	}
+	media := mediaKind(m)
+	if text == "" && media == "" {
+		return in, false // a service message: members joined, a title changed, ...
+	}
+	text, called, forOther := b.stripBot(text, ents)
+	if forOther {
+		return in, false // "/command@another_bot"
+	}
+	if !in.private && !called && !b.repliesToBot(m) && !conversation.IsCommand(text) {
+		return in, false
+	}
+	in.msg, in.text = m, text
+	if media != "" && (len(m.Photo) == 0 || m.Caption == "") {
+		in.media = media // a photo with a caption is answered from the caption
+	}
+	if in.text == "" && in.media == "" {
+		in.text = "/" + conversation.CommandHelp // just "@bot"
+	}
+	in.chat = conversation.ChatID(fmt.Sprintf("telegram:%d", m.Chat.ID))
+	if m.IsTopicMessage && m.MessageThreadID != 0 {
+		in.thread = m.MessageThreadID
+		in.chat = conversation.ChatID(fmt.Sprintf("telegram:%d:%d", m.Chat.ID, m.MessageThreadID))
+	}
+	if !in.private {
+		in.userName = displayName(m.From)
+	}
+	return in, true
+}
+
+// mediaKind names what a message without text holds, "" for service messages.
+func mediaKind(m *models.Message) string {
+	switch {
+	case len(m.Photo) > 0:
+		return "photos"
+	case m.Sticker != nil:
+		return "stickers"
+	case m.Voice != nil:
+		return "voice messages"
+	case m.Audio != nil:
+		return "audio files"
+	case m.VideoNote != nil:
+		return "video messages"
+	case m.Video != nil:
+		return "videos"
+	case m.Animation != nil:
+		return "GIFs"
+	case m.Document != nil:
+		return "files"
+	case m.Contact != nil, m.Location != nil, m.Venue != nil, m.Poll != nil, m.Dice != nil, m.Story != nil:
+		return "this kind of message"
+	}
+	return ""
+}
+
+func displayName(u *models.User) string {
+	if name := strings.TrimSpace(u.FirstName + " " + u.LastName); name != "" {
+		return name
+	}
+	return u.Username
+}
+
+// repliesToBot reports whether m replies to one of the bot's messages.
+func (b *Bot) repliesToBot(m *models.Message) bool {
+	r := m.ReplyToMessage
+	return r != nil && r.From != nil && r.From.ID == b.me.ID && r.ForumTopicCreated == nil
+}
+
+// stripBot removes the bot's @mention (or text mention) from text and "@botname"
+// from a leading command. called reports that the bot was named; forOther that the
+// leading command names another bot.
+func (b *Bot) stripBot(text string, ents []models.MessageEntity) (out string, called, forOther bool) {
+	u := utf16.Encode([]rune(text))
+	type cut struct{ from, to int }
+	var cuts []cut
+	for _, e := range ents {
+		if e.Offset < 0 || e.Length <= 0 || e.Offset+e.Length > len(u) {
+			continue
+		}
+		word := string(utf16.Decode(u[e.Offset : e.Offset+e.Length]))
+		switch e.Type {
+		case models.MessageEntityTypeMention:
+			if strings.EqualFold(word, "@"+b.me.Username) {
+				cuts, called = append(cuts, cut{e.Offset, e.Offset + e.Length}), true
+			}
+		case models.MessageEntityTypeTextMention:
+			if e.User != nil && e.User.ID == b.me.ID {
+				cuts, called = append(cuts, cut{e.Offset, e.Offset + e.Length}), true
+			}
+		case models.MessageEntityTypeBotCommand:
+			cmd, target, ok := strings.Cut(word, "@")
+			switch {
+			case e.Offset != 0 || !ok:
+			case strings.EqualFold(target, b.me.Username):
+				at := e.Offset + len(utf16.Encode([]rune(cmd)))
+				cuts, called = append(cuts, cut{at, e.Offset + e.Length}), true
+			default:
+				forOther = true
+			}
+		}
+	}
+	slices.SortFunc(cuts, func(a, b cut) int { return b.from - a.from })
+	for _, c := range cuts {
+		if c.from > 0 && u[c.from-1] == ' ' && c.to < len(u) && u[c.to] == ' ' {
+			c.to++ // "hey @bot what" → "hey what"
+		}
+		u = append(u[:c.from], u[c.to:]...)
+	}
+	return strings.TrimSpace(string(utf16.Decode(u))), called, forOther
+}
+
+// dispatch decides what to do with m, in update order, and does it in a goroutine
+// of its own: a refusal for strangers, a note for what the bot cannot read, else the
+// engine's answer. Messages of a chat enter the engine in the order they came.
+func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
+	in, ok := b.classify(m)
+	if !ok {
+		return
+	}
+	var run func()
+	switch {
+	case !b.allowedUsers[m.From.ID] && !b.allowedChats[m.Chat.ID]:
+		run = func() { b.deny(ctx, in) }
+	case in.media != "":
+		run = func() {
+			b.notify(ctx, in, fmt.Sprintf("I can't read %s. I understand text messages, and the caption of a photo.", in.media))
+		}
+	case conversation.IsCommand(in.text):
+		run = func() { b.answer(ctx, in, turn{}) } // commands are answered at once
+	default:
+		t := b.order.join(in.chat)
+		run = func() {
+			defer t.done()
+			if t.wait != nil {
+				<-t.wait
+			}
+			b.answer(ctx, in, t)
+		}
+	}
+	b.handlers.Add(1)
+	go func() {
+		defer b.handlers.Done()
+		run()
+	}()
+}
+
+// answer hands in to the engine and returns when the reply is finished. t is its
+// place in the chat's order (the zero turn for commands, which keep none).
+func (b *Bot) answer(ctx context.Context, in incoming, t turn) {
+	every := b.opt.EditEvery
+	if !in.private {
+		every = b.opt.GroupEditEvery
+	}
+	r := b.newReply(ctx, in, t.started != nil)
+	if t.started != nil {
+		r.started = t.started
+	}
+	defer r.stopTyping()
+	if t.entering != nil {
+		t.entering()
+	}
+	err := b.handler.Handle(ctx, conversation.Request{
+		Chat:        in.chat,
+		UserID:      fmt.Sprintf("telegram:%d", in.msg.From.ID),
+		UserName:    in.userName,
+		Text:        in.text,
+		Reply:       r,
+		UpdateEvery: every,
+	})
+	if t.done != nil {
+		t.done()
+	}
+	switch {
+	case errors.Is(err, conversation.ErrClosed):
+		b.log.Info("telegram: message arrived during shutdown", "chat", in.chat)
+	case err != nil:
+		b.log.Warn("telegram: answer", "chat", in.chat, "err", b.red.err(err))
+	}
+}
+
+// deny tells a stranger their id and where the owner adds it, once a minute at most
+// per user and chat; the model is never called for them.
+func (b *Bot) deny(ctx context.Context, in incoming) {
+	m := in.msg
+	b.log.Info("telegram: refused", "user_id", m.From.ID, "chat_id", m.Chat.ID)
+	if !b.denials.allow(fmt.Sprintf("%d:%d", m.Chat.ID, m.From.ID)) {
+		return
+	}
+	text := fmt.Sprintf("Sorry, this bot is private.\n\nYour Telegram user id is <code>%d</code>. "+
+		"To let you in, the owner adds it to <code>telegram.allowed_user_ids</code> in the bot's config.yaml "+
+		"and restarts the bot.", m.From.ID)
+	if !in.private {
+		text = fmt.Sprintf("Sorry, this bot is not enabled in this chat.\n\nYour user id is <code>%d</code> and "+
+			"this chat's id is <code>%d</code>. The owner can add the chat id to <code>telegram.allowed_chat_ids</code> "+
+			"(everyone here may use the bot) or your user id to <code>telegram.allowed_user_ids</code> "+
+			"in the bot's config.yaml.", m.From.ID, m.Chat.ID)
+	}
+	b.notify(ctx, in, text)
+}

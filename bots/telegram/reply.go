@@ -1,0 +1,253 @@
+package telegram
+
+import (
+	"context"
+	stdhtml "html"
+	"strconv"
+	"strings"
+
+	"github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+)
+
+var _ conversation.Reply = (*reply)(nil)
+
+// messenger lists the SDK calls a reply makes.
+type messenger interface {
+	SendMessage(ctx context.Context, params *bot.SendMessageParams) (*models.Message, error)
+	EditMessageText(ctx context.Context, params *bot.EditMessageTextParams) (*models.Message, error)
+	DeleteMessage(ctx context.Context, params *bot.DeleteMessageParams) (bool, error)
+	SendMessageDraft(ctx context.Context, params *bot.SendMessageDraftParams) (bool, error)
+	SendChatAction(ctx context.Context, params *bot.SendChatActionParams) (bool, error)
+}
+
+// reply is one answer in a chat: the first text is sent, later texts edit it, and
+// a reply longer than a message continues in new messages. The engine's pacer calls
+// Update and Finish one at a time.
+type reply struct {
+	b       *Bot
+	chatID  int64
+	thread  int
+	quote   int  // the message answered, quoted in groups
+	group   bool // edits share the group's budget
+	drafts  bool // streaming with sendMessageDraft
+	draftID int64
+	limit   int // the longest message, as Telegram counts
+
+	stopTyping func()
+	started    func() // called at the first Update or Finish
+	msgs       []*sent
+}
+
+// sent is one message of the reply as it shows now.
+type sent struct {
+	id    int
+	html  string // what was sent with parse_mode HTML
+	plain bool   // Telegram refused the HTML: the message shows plain text
+	text  string // the visible text
+}
+
+// newReply starts a reply to in, with "typing" shown until its first text when
+// typing is set.
+func (b *Bot) newReply(ctx context.Context, in incoming, typing bool) *reply {
+	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private,
+		limit: maxMessageLen, stopTyping: func() {}, started: func() {}}
+	if !in.private {
+		r.quote = in.msg.ID
+	}
+	if b.opt.Drafts && in.private {
+		r.drafts, r.draftID = true, b.draftSeq.Add(1)
+	}
+	if typing {
+		r.stopTyping = b.typing(ctx, r.chatID, r.thread)
+	}
+	return r
+}
+
+// Update shows the reply so far.
+func (r *reply) Update(ctx context.Context, md string) error {
+	r.started()
+	r.stopTyping()
+	return r.showText(ctx, md, false)
+}
+
+// Finish shows the final reply: every message shows its part of it.
+func (r *reply) Finish(ctx context.Context, md string) error {
+	r.started()
+	r.stopTyping()
+	return r.showText(ctx, md, true)
+}
+
+// showText shows md; should Telegram count a message longer than this adapter
+// does, the reply is cut again with a smaller limit.
+func (r *reply) showText(ctx context.Context, md string, final bool) error {
+	for {
+		chunks := renderChunks(md, r.limit)
+		if len(chunks) == 0 && final {
+			chunks = plainChunks(md, r.limit) // Markdown that shows nothing: show it as it is
+		}
+		err := r.show(ctx, chunks, final)
+		if badRequest(err, descTooLong) && r.limit > maxMessageLen/2 {
+			r.limit = r.limit * 9 / 10
+			continue
+		}
+		if err == nil && final {
+			r.dropExtra(ctx, len(chunks))
+		}
+		return r.b.red.err(err)
+	}
+}
+
+// show makes the reply's messages show chunks; while drafting, the last chunk is a
+// draft.
+func (r *reply) show(ctx context.Context, chunks []rendered, final bool) error {
+	last := len(chunks)
+	if r.drafts && !final && last > 0 {
+		last--
+	}
+	for i := range last {
+		if err := r.put(ctx, i, chunks[i], final); err != nil {
+			return err
+		}
+	}
+	if last < len(chunks) {
+		return r.draft(ctx, last, chunks[last])
+	}
+	return nil
+}
+
+// put makes message i show c: sends it, or edits it if it shows something else.
+func (r *reply) put(ctx context.Context, i int, c rendered, final bool) error {
+	if i < len(r.msgs) && r.msgs[i].shows(c) {
+		return nil
+	}
+	if err := r.b.limits.wait(ctx, r.chatID, r.group, final); err != nil {
+		return err
+	}
+	if i < len(r.msgs) {
+		return r.edit(ctx, i, c)
+	}
+	m, err := r.send(ctx, c, i == 0)
+	if err != nil {
+		return err
+	}
+	r.msgs = append(r.msgs, m)
+	return nil
+}
+
+func (m *sent) shows(c rendered) bool {
+	if m.plain {
+		return m.text == c.plain
+	}
+	return m.html == c.html
+}
+
+// send sends c as a new message, as plain text if Telegram cannot parse its HTML.
+func (r *reply) send(ctx context.Context, c rendered, first bool) (*sent, error) {
+	p := &bot.SendMessageParams{ChatID: r.chatID, MessageThreadID: r.thread, Text: c.html,
+		ParseMode: models.ParseModeHTML, LinkPreviewOptions: noPreview()}
+	if first && r.quote != 0 {
+		p.ReplyParameters = &models.ReplyParameters{MessageID: r.quote, AllowSendingWithoutReply: true}
+	}
+	msg, err := r.b.api.SendMessage(ctx, p)
+	plain := false
+	if badRequest(err, descParseFailed) {
+		r.b.log.Warn("telegram: HTML refused, sending plain text", "chat_id", r.chatID, "err", r.b.red.err(err))
+		p.Text, p.ParseMode, plain = c.plain, "", true
+		msg, err = r.b.api.SendMessage(ctx, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &sent{id: msg.ID, html: c.html, plain: plain, text: c.plain}, nil
+}
+
+// edit makes message i show c. "message is not modified" is success; a message the
+// user deleted is sent again.
+func (r *reply) edit(ctx context.Context, i int, c rendered) error {
+	m := r.msgs[i]
+	p := &bot.EditMessageTextParams{ChatID: r.chatID, MessageID: m.id, Text: c.html,
+		ParseMode: models.ParseModeHTML, LinkPreviewOptions: noPreview()}
+	if m.plain {
+		p.Text, p.ParseMode = c.plain, ""
+	}
+	_, err := r.b.api.EditMessageText(ctx, p)
+	if badRequest(err, descParseFailed) && !m.plain {
+		r.b.log.Warn("telegram: HTML refused, editing as plain text", "chat_id", r.chatID, "err", r.b.red.err(err))
+		m.plain = true
+		p.Text, p.ParseMode = c.plain, ""
+		_, err = r.b.api.EditMessageText(ctx, p)
+	}
+	switch {
+	case err == nil, badRequest(err, descNotModified):
+		m.html, m.text = c.html, c.plain
+		return nil
+	case badRequest(err, descEditNotFound):
+		again, err := r.send(ctx, c, false)
+		if err != nil {
+			return err
+		}
+		r.msgs[i] = again
+		return nil
+	}
+	return err
+}
+
+// dropExtra deletes messages an earlier, longer rendering needed and the final
+// one does not.
+func (r *reply) dropExtra(ctx context.Context, keep int) {
+	for _, m := range r.msgs[min(keep, len(r.msgs)):] {
+		if _, err := r.b.api.DeleteMessage(ctx, &bot.DeleteMessageParams{ChatID: r.chatID, MessageID: m.id}); err != nil {
+			r.b.log.Warn("telegram: delete extra message", "chat_id", r.chatID, "err", r.b.red.err(err))
+		}
+	}
+	r.msgs = r.msgs[:min(keep, len(r.msgs))]
+}
+
+// draft shows c, the reply's part i, as its draft (sendMessageDraft). On any error
+// but a 429, the reply falls back to editing messages in place for good.
+func (r *reply) draft(ctx context.Context, i int, c rendered) error {
+	_, err := r.b.api.SendMessageDraft(ctx, &bot.SendMessageDraftParams{ChatID: r.chatID, MessageThreadID: r.thread,
+		DraftID: strconv.FormatInt(r.draftID, 10), Text: c.html, ParseMode: models.ParseModeHTML})
+	if err == nil {
+		return nil
+	}
+	if _, ok := retryAfter(err); ok {
+		return err
+	}
+	r.b.log.Warn("telegram: draft refused, editing in place instead", "chat_id", r.chatID, "err", r.b.red.err(err))
+	r.drafts = false
+	return r.put(ctx, i, c, false)
+}
+
+var codeTags = strings.NewReplacer("<code>", "", "</code>", "")
+
+func noPreview() *models.LinkPreviewOptions {
+	return &models.LinkPreviewOptions{IsDisabled: bot.True()}
+}
+
+// notify sends a one-off message in answer to in (refusals, notes), waiting once if
+// Telegram asks to. html may hold <code> tags.
+func (b *Bot) notify(ctx context.Context, in incoming, html string) {
+	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private, limit: maxMessageLen,
+		stopTyping: func() {}, started: func() {}}
+	if !in.private {
+		r.quote = in.msg.ID
+	}
+	c := rendered{html: html, plain: stdhtml.UnescapeString(codeTags.Replace(html))}
+	for attempt := 0; attempt < 2; attempt++ {
+		err := b.red.err(r.put(ctx, 0, c, true))
+		after, ok := conversation.RetryAfter(err)
+		if !ok {
+			if err != nil {
+				b.log.Warn("telegram: send notice", "chat_id", r.chatID, "err", err)
+			}
+			return
+		}
+		if !sleep(ctx, after) {
+			return
+		}
+	}
+}

@@ -1,0 +1,283 @@
+// Package telegram connects the conversation engine to Telegram through the Bot API
+// (github.com/go-telegram/bot), pointed at any server: Telegram, a self-hosted Bot
+// API server, or the fake in telegramtest.
+//
+// It receives updates by long polling (the offset is kept in the store, so that a
+// restart neither skips nor re-answers an update) or by webhook (with a secret
+// token checked before anything else), decides which messages are for the bot
+// (every message in a private chat; in groups a mention, a reply to the bot or a
+// command), enforces the allowlists, and answers through the engine with a reply
+// that renders the model's Markdown as Telegram HTML, grows in place at Telegram's
+// pace, and continues in new messages past 4096 characters.
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+)
+
+// Modes of receiving updates.
+const (
+	ModePolling = "polling"
+	ModeWebhook = "webhook"
+)
+
+// offsetCursor is the store's name for the next getUpdates offset.
+const offsetCursor = "telegram.offset"
+
+// Options configure the adapter. Zero values take the defaults noted.
+type Options struct {
+	// Token is the bot's token from @BotFather.
+	Token string
+	// APIURL is the Bot API server. Default https://api.telegram.org.
+	APIURL string
+	// AllowedUserIDs may use the bot anywhere; AllowedChatIDs are chats (groups)
+	// where every member may. Everyone else is told their id and refused.
+	AllowedUserIDs []int64
+	AllowedChatIDs []int64
+	// Mode is ModePolling (default) or ModeWebhook.
+	Mode string
+	// WebhookURL is the public https URL Telegram posts updates to; its path is
+	// served on WebhookListen. WebhookSecret is the secret_token Telegram sends back
+	// in X-Telegram-Bot-Api-Secret-Token.
+	WebhookURL    string
+	WebhookSecret string
+	WebhookListen string
+	// WebhookListener, when set, is used instead of listening on WebhookListen.
+	WebhookListener net.Listener
+	// Drafts streams private replies with sendMessageDraft (Bot API 9.3+).
+	Drafts bool
+	// EditEvery is the least time between two edits of a reply in a private chat
+	// (default 1 s); GroupEditEvery in a group (default 3 s: 20 per minute).
+	EditEvery      time.Duration
+	GroupEditEvery time.Duration
+	// TypingEvery is how often "typing" is sent until the first text. Default 4.5 s
+	// (Telegram shows it for 5 s).
+	TypingEvery time.Duration
+	// PollTimeout is the long-poll length. Default 50 s.
+	PollTimeout time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// HTTPClient makes the Bot API calls; default a client with a timeout a little
+	// longer than PollTimeout.
+	HTTPClient *http.Client
+}
+
+func (o *Options) setDefaults() {
+	if o.APIURL == "" {
+		o.APIURL = "https://api.telegram.org"
+	}
+	o.APIURL = strings.TrimRight(o.APIURL, "/")
+	if o.Mode == "" {
+		o.Mode = ModePolling
+	}
+	if o.EditEvery <= 0 {
+		o.EditEvery = time.Second
+	}
+	if o.GroupEditEvery <= 0 {
+		o.GroupEditEvery = 3 * time.Second
+	}
+	if o.TypingEvery <= 0 {
+		o.TypingEvery = 4500 * time.Millisecond
+	}
+	if o.PollTimeout <= 0 {
+		o.PollTimeout = 50 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: o.PollTimeout + 15*time.Second}
+	}
+}
+
+func (o *Options) validate() error {
+	switch {
+	case strings.TrimSpace(o.Token) == "":
+		return errors.New("telegram: no token")
+	case o.Mode != ModePolling && o.Mode != ModeWebhook:
+		return fmt.Errorf("telegram: unknown mode %q (want %s or %s)", o.Mode, ModePolling, ModeWebhook)
+	case o.Mode == ModeWebhook && o.WebhookSecret == "":
+		return errors.New("telegram: webhook mode needs a webhook secret")
+	case o.Mode == ModeWebhook && o.WebhookListen == "" && o.WebhookListener == nil:
+		return errors.New("telegram: webhook mode needs an address to listen on")
+	}
+	if o.Mode == ModeWebhook {
+		if u, err := url.Parse(o.WebhookURL); err != nil || u.Host == "" {
+			return fmt.Errorf("telegram: bad webhook URL %q", o.WebhookURL)
+		}
+	}
+	return nil
+}
+
+// Handler answers requests; *conversation.Engine is one.
+type Handler interface {
+	Handle(ctx context.Context, req conversation.Request) error
+}
+
+// cursorStore keeps the polling offset; *store.DB is one.
+type cursorStore interface {
+	Cursor(ctx context.Context, name string) (int64, error)
+	SetCursor(ctx context.Context, name string, v int64) error
+}
+
+// botAPI lists the SDK calls the adapter makes.
+type botAPI interface {
+	messenger
+	GetMe(ctx context.Context) (*models.User, error)
+	SetMyCommands(ctx context.Context, params *bot.SetMyCommandsParams) (bool, error)
+	GetWebhookInfo(ctx context.Context) (*models.WebhookInfo, error)
+	DeleteWebhook(ctx context.Context, params *bot.DeleteWebhookParams) (bool, error)
+	SetWebhook(ctx context.Context, params *bot.SetWebhookParams) (bool, error)
+	Start(ctx context.Context)
+	ProcessUpdate(ctx context.Context, upd *models.Update)
+}
+
+// Bot is the Telegram adapter.
+type Bot struct {
+	opt     Options
+	handler Handler
+	cursors cursorStore
+	log     *slog.Logger
+	api     botAPI
+	gate    *pollGate
+	red     redactor
+	me      models.User
+
+	allowedUsers map[int64]bool
+	allowedChats map[int64]bool
+	denials      *throttle
+	limits       *chatLimits
+	order        *chatOrder
+
+	handlers sync.WaitGroup // running message handlers
+	draftSeq atomic.Int64
+}
+
+// New checks the token with getMe and returns the adapter; Run starts it. The
+// polling offset is read from cursors.
+func New(ctx context.Context, opt Options, h Handler, cursors cursorStore) (*Bot, error) {
+	opt.setDefaults()
+	if err := opt.validate(); err != nil {
+		return nil, err
+	}
+	b := &Bot{
+		opt: opt, handler: h, cursors: cursors, log: opt.Logger,
+		red:          redactor{token: opt.Token},
+		allowedUsers: set(opt.AllowedUserIDs),
+		allowedChats: set(opt.AllowedChatIDs),
+		denials:      newThrottle(time.Minute),
+		limits:       newChatLimits(opt.GroupEditEvery),
+		order:        newChatOrder(),
+	}
+	b.draftSeq.Store(time.Now().UnixNano() & 0x3fffffff)
+	offset, err := cursors.Cursor(ctx, offsetCursor)
+	if err != nil {
+		return nil, fmt.Errorf("telegram: read offset: %w", err)
+	}
+	if err := b.connect(ctx, offset); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// connect builds the SDK client, polling from offset, and asks who the bot is.
+func (b *Bot) connect(ctx context.Context, offset int64) error {
+	b.gate = newPollGate(b.opt.HTTPClient)
+	sdk, err := bot.New(b.opt.Token,
+		bot.WithServerURL(b.opt.APIURL),
+		bot.WithSkipGetMe(),
+		bot.WithHTTPClient(b.opt.PollTimeout, b.gate),
+		bot.WithInitialOffset(max(offset-1, 0)), // the library asks for this + 1
+		bot.WithAllowedUpdates(bot.AllowedUpdates{models.AllowedUpdateMessage}),
+		bot.WithDefaultHandler(b.onUpdate),
+		bot.WithNotAsyncHandlers(),
+		bot.WithErrorsHandler(func(err error) { b.log.Warn("telegram", "err", b.red.err(err)) }),
+	)
+	if err != nil {
+		return fmt.Errorf("telegram: %w", b.red.err(err))
+	}
+	b.api = sdk
+	me, err := b.api.GetMe(ctx)
+	if errors.Is(err, bot.ErrorUnauthorized) || errors.Is(err, bot.ErrorNotFound) {
+		return errors.New("telegram: the bot token was refused (Unauthorized): check telegram.token")
+	}
+	if err != nil {
+		return fmt.Errorf("telegram: getMe: %w", b.red.err(err))
+	}
+	b.me = *me
+	return nil
+}
+
+func set(ids []int64) map[int64]bool {
+	m := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// Run serves until ctx ends, then stops taking updates, waits for the messages
+// being answered (which the engine's shutdown bounds) and returns.
+func (b *Bot) Run(ctx context.Context) error {
+	b.setCommands(ctx)
+	var err error
+	if b.opt.Mode == ModeWebhook {
+		err = b.serveWebhook(ctx)
+	} else {
+		err = b.poll(ctx)
+	}
+	b.handlers.Wait()
+	return err
+}
+
+// commands are the commands shown in Telegram's menu.
+var commands = []models.BotCommand{
+	{Command: conversation.CommandHelp, Description: "What I can do"},
+	{Command: conversation.CommandReset, Description: "Forget this conversation and start over"},
+	{Command: conversation.CommandStop, Description: "Stop the answer in progress"},
+	{Command: conversation.CommandUsage, Description: "How many tokens you used today"},
+	{Command: conversation.CommandStart, Description: "Start"},
+}
+
+func (b *Bot) setCommands(ctx context.Context) {
+	if _, err := b.api.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: commands}); err != nil {
+		b.log.Warn("telegram: set commands", "err", b.red.err(err))
+	}
+}
+
+// poll receives updates by long polling until ctx ends.
+func (b *Bot) poll(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	info, err := b.api.GetWebhookInfo(ctx)
+	if err != nil {
+		b.log.Warn("telegram: get webhook info", "err", b.red.err(err))
+	}
+	if err != nil || info.URL != "" {
+		// A webhook in force makes getUpdates fail with 409 Conflict.
+		if _, err := b.api.DeleteWebhook(ctx, &bot.DeleteWebhookParams{}); err != nil {
+			b.log.Warn("telegram: delete webhook before polling", "err", b.red.err(err))
+		} else if info != nil && info.URL != "" {
+			b.log.Info("telegram: webhook deleted to poll for updates")
+		}
+	}
+	b.log.Info("telegram: polling", "bot", "@"+b.me.Username, "api", b.red.text(b.opt.APIURL))
+	b.api.Start(ctx)
+	return nil
+}

@@ -1,0 +1,162 @@
+package telegramtest
+
+import "time"
+
+// User is a Telegram user or bot (https://core.telegram.org/bots/api#user).
+type User struct {
+	ID        int64  `json:"id"`
+	IsBot     bool   `json:"is_bot"`
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name,omitempty"`
+	Username  string `json:"username,omitempty"`
+}
+
+// Chat is a chat (https://core.telegram.org/bots/api#chat). Type is "private",
+// "group", "supergroup" or "channel".
+type Chat struct {
+	ID        int64  `json:"id"`
+	Type      string `json:"type"`
+	Title     string `json:"title,omitempty"`
+	Username  string `json:"username,omitempty"`
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+	IsForum   bool   `json:"is_forum,omitempty"`
+}
+
+// MessageEntity is one formatted or special part of a text, with offsets and
+// lengths in UTF-16 code units (https://core.telegram.org/bots/api#messageentity).
+type MessageEntity struct {
+	Type     string `json:"type"`
+	Offset   int    `json:"offset"`
+	Length   int    `json:"length"`
+	URL      string `json:"url,omitempty"`
+	User     *User  `json:"user,omitempty"`
+	Language string `json:"language,omitempty"`
+}
+
+// PhotoSize is one size of a photo.
+type PhotoSize struct {
+	FileID       string `json:"file_id"`
+	FileUniqueID string `json:"file_unique_id"`
+	Width        int    `json:"width"`
+	Height       int    `json:"height"`
+}
+
+// File is the common part of a sticker, a voice note or a document.
+type File struct {
+	FileID       string `json:"file_id"`
+	FileUniqueID string `json:"file_unique_id"`
+	FileName     string `json:"file_name,omitempty"`
+	Duration     int    `json:"duration,omitempty"`
+	Type         string `json:"type,omitempty"` // stickers: "regular"
+	Width        int    `json:"width,omitempty"`
+	Height       int    `json:"height,omitempty"`
+}
+
+// Message is a message as the Bot API sends it (the fields this fake knows).
+type Message struct {
+	MessageID       int             `json:"message_id"`
+	MessageThreadID int             `json:"message_thread_id,omitempty"`
+	From            *User           `json:"from,omitempty"`
+	SenderChat      *Chat           `json:"sender_chat,omitempty"`
+	Date            int64           `json:"date"`
+	Chat            Chat            `json:"chat"`
+	IsTopicMessage  bool            `json:"is_topic_message,omitempty"`
+	ReplyToMessage  *Message        `json:"reply_to_message,omitempty"`
+	EditDate        int64           `json:"edit_date,omitempty"`
+	Text            string          `json:"text,omitempty"`
+	Entities        []MessageEntity `json:"entities,omitempty"`
+	Photo           []PhotoSize     `json:"photo,omitempty"`
+	Sticker         *File           `json:"sticker,omitempty"`
+	Voice           *File           `json:"voice,omitempty"`
+	Document        *File           `json:"document,omitempty"`
+	Caption         string          `json:"caption,omitempty"`
+	CaptionEntities []MessageEntity `json:"caption_entities,omitempty"`
+	NewChatMembers  []User          `json:"new_chat_members,omitempty"`
+	NewChatTitle    string          `json:"new_chat_title,omitempty"`
+	// ForumTopicCreated marks the service message that opens a forum topic.
+	ForumTopicCreated *ForumTopic `json:"forum_topic_created,omitempty"`
+}
+
+// ForumTopic is what forum_topic_created holds.
+type ForumTopic struct {
+	Name      string `json:"name"`
+	IconColor int    `json:"icon_color"`
+}
+
+// Update is one incoming update (https://core.telegram.org/bots/api#update).
+type Update struct {
+	UpdateID      int64    `json:"update_id"`
+	Message       *Message `json:"message,omitempty"`
+	EditedMessage *Message `json:"edited_message,omitempty"`
+	ChannelPost   *Message `json:"channel_post,omitempty"`
+}
+
+// kind is the update's type as allowed_updates names it.
+func (u Update) kind() string {
+	switch {
+	case u.Message != nil:
+		return "message"
+	case u.EditedMessage != nil:
+		return "edited_message"
+	case u.ChannelPost != nil:
+		return "channel_post"
+	}
+	return "other"
+}
+
+// BotCommand is one entry of setMyCommands.
+type BotCommand struct {
+	Command     string `json:"command"`
+	Description string `json:"description"`
+}
+
+// Version is one state of a bot message: as sent, then after each edit.
+type Version struct {
+	Method    string // "sendMessage" or "editMessageText"
+	Text      string // the visible text, as Telegram shows it
+	Raw       string // the text parameter as sent (HTML when ParseMode is "HTML")
+	ParseMode string
+	Entities  []MessageEntity
+	At        time.Time
+}
+
+// BotMessage is a message the bot sent, with its whole edit history.
+type BotMessage struct {
+	ID       int
+	ThreadID int
+	ReplyTo  int // the message it replies to, 0 if none
+	Deleted  bool
+	Versions []Version
+}
+
+// Last is the message's current state.
+func (m BotMessage) Last() Version { return m.Versions[len(m.Versions)-1] }
+
+// Draft is one sendMessageDraft call.
+type Draft struct {
+	DraftID   int64
+	ThreadID  int
+	Text      string // visible text
+	Raw       string
+	ParseMode string
+	At        time.Time
+}
+
+// ChatAction is one sendChatAction call.
+type ChatAction struct {
+	Action   string
+	ThreadID int
+	At       time.Time
+}
+
+// Call is one Bot API request the fake answered.
+type Call struct {
+	Method string // as Telegram spells it, e.g. "editMessageText"
+	ChatID int64
+	Params map[string]string
+	At     time.Time
+	// ErrorCode and Description are set when the call failed.
+	ErrorCode   int
+	Description string
+}

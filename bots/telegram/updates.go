@@ -1,0 +1,205 @@
+package telegram
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+)
+
+// onUpdate is the library's handler for every update. The library calls it for
+// one update at a time, in order (WithNotAsyncHandlers, one worker): it stores the
+// next offset, then dispatches the message, which is answered in a goroutine of its
+// own, so that a slow reply never holds up other chats.
+//
+// Offsets: the update's offset (update_id+1) is stored before it is answered, and
+// the pollGate holds the next getUpdates (which confirms the batch to Telegram)
+// until every update of the batch has been stored. So after a restart, polling
+// resumes right after the last update accepted: none is skipped, and none is
+// answered twice. An update being answered when the process is killed is not
+// answered again (at most once); on a normal shutdown the engine finishes it.
+func (b *Bot) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) {
+	if b.opt.Mode == ModePolling {
+		b.accept(ctx, upd.ID)
+	}
+	if upd.Message == nil {
+		return // edited messages, channel posts, ... are not for the bot
+	}
+	// Not cancelled by the shutdown: the engine's Shutdown bounds the turn.
+	b.dispatch(context.WithoutCancel(ctx), upd.Message)
+}
+
+// accept stores the offset after update id and lets the next poll go.
+func (b *Bot) accept(ctx context.Context, id int64) {
+	defer b.gate.processed()
+	if err := b.cursors.SetCursor(context.WithoutCancel(ctx), offsetCursor, id+1); err != nil {
+		b.log.Error("telegram: store update offset", "update_id", id, "err", err)
+	}
+}
+
+// maxGateWait bounds how long a poll waits for the previous batch to be stored, in
+// case the library dropped an update the gate counted.
+const maxGateWait = 30 * time.Second
+
+// pollGate is the library's HTTP client. It counts the updates each getUpdates
+// answer brings and holds the next getUpdates until the handler has processed as
+// many, so that Telegram forgets no update before its offset is stored.
+type pollGate struct {
+	client *http.Client
+
+	mu       sync.Mutex
+	received int
+	handled  int
+	changed  chan struct{}
+}
+
+func newPollGate(c *http.Client) *pollGate {
+	return &pollGate{client: c, changed: make(chan struct{})}
+}
+
+// Do implements bot.HttpClient.
+func (g *pollGate) Do(req *http.Request) (*http.Response, error) {
+	poll := strings.HasSuffix(req.URL.Path, "/getUpdates")
+	if poll {
+		g.wait(req.Context())
+	}
+	resp, err := g.client.Do(req)
+	if err != nil || !poll {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var answer struct {
+		OK     bool              `json:"ok"`
+		Result []json.RawMessage `json:"result"`
+	}
+	if json.Unmarshal(body, &answer) == nil && answer.OK {
+		g.mu.Lock()
+		g.received += len(answer.Result)
+		g.mu.Unlock()
+	}
+	return resp, nil
+}
+
+// wait returns once every update received so far was handled, or ctx ended, or
+// maxGateWait passed.
+func (g *pollGate) wait(ctx context.Context) {
+	timeout := time.NewTimer(maxGateWait)
+	defer timeout.Stop()
+	for {
+		g.mu.Lock()
+		done, changed := g.handled >= g.received, g.changed
+		g.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		case <-timeout.C:
+			return
+		}
+	}
+}
+
+// processed records one update handled.
+func (g *pollGate) processed() {
+	g.mu.Lock()
+	g.handled++
+	close(g.changed)
+	g.changed = make(chan struct{})
+	g.mu.Unlock()
+}
+
+// secretHeader is where Telegram puts the webhook's secret_token.
+const secretHeader = "X-Telegram-Bot-Api-Secret-Token"
+
+// maxUpdateSize bounds a webhook request's body.
+const maxUpdateSize = 4 << 20
+
+// serveWebhook listens for updates on the webhook URL's path until ctx ends.
+func (b *Bot) serveWebhook(ctx context.Context) error {
+	u, _ := url.Parse(b.opt.WebhookURL)
+	path := u.Path
+	if path == "" {
+		path = "/"
+	}
+	ln := b.opt.WebhookListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", b.opt.WebhookListen); err != nil {
+			return fmt.Errorf("telegram: webhook: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle(path, b.webhookHandler(ctx))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	_, err := b.api.SetWebhook(ctx, &bot.SetWebhookParams{URL: b.opt.WebhookURL, SecretToken: b.opt.WebhookSecret,
+		AllowedUpdates: []string{models.AllowedUpdateMessage}})
+	if err != nil && ctx.Err() == nil {
+		err = errors.New("telegram: set webhook: " + b.red.err(err).Error())
+	} else {
+		err = nil
+		b.log.Info("telegram: webhook", "bot", "@"+b.me.Username, "listen", ln.Addr().String(), "path", path)
+		select {
+		case <-ctx.Done():
+		case err = <-served:
+		}
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// webhookHandler refuses requests without the right secret (401) before the
+// library sees them, then hands the update to the library.
+func (b *Bot) webhookHandler(ctx context.Context) http.Handler {
+	want := sha256.Sum256([]byte(b.opt.WebhookSecret))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get(secretHeader)))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if r.Method != http.MethodPost {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if ctx.Err() != nil {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable) // Telegram retries later
+			return
+		}
+		var upd models.Update
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxUpdateSize)).Decode(&upd); err != nil {
+			http.Error(w, "bad update", http.StatusBadRequest)
+			return
+		}
+		b.api.ProcessUpdate(ctx, &upd)
+		w.WriteHeader(http.StatusOK)
+	})
+}
