@@ -3,7 +3,6 @@ package openai_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -36,25 +35,11 @@ func markAsWorker(next http.Handler) *httptest.Server {
 	}))
 }
 
-// bufferingProxy forwards to target, but sends each answer only once it is complete.
+// bufferingProxy is openaitest's buffering proxy in front of target, closed
+// when the test ends.
 func bufferingProxy(t *testing.T, target string) *httptest.Server {
 	t.Helper()
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.Path, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		w.Write(body)
-	}))
+	s := openaitest.NewBufferingProxy(target)
 	t.Cleanup(s.Close)
 	return s
 }
