@@ -36,6 +36,8 @@ func (a *Adapter) serveEvents(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	a.connected.Store(true)
+	defer a.connected.Store(false)
 	a.log.Info("slack events API listening", "addr", ln.Addr().String(), "path", EventsPath)
 	select {
 	case err := <-done:

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -142,9 +143,14 @@ type Adapter struct {
 	users   *userNames
 	budgets *budgets
 
-	handlers sync.WaitGroup // in-flight event handlers
-	trace    func(event, detail string)
+	handlers  sync.WaitGroup // in-flight event handlers
+	trace     func(event, detail string)
+	connected atomic.Bool // Socket Mode connected, or the events server listening
 }
+
+// Ready reports whether the adapter receives events: its Socket Mode connection
+// is up, or its Events API server listens.
+func (a *Adapter) Ready() bool { return a.connected.Load() }
 
 // New checks the bot token with auth.test and returns an adapter ready to Run.
 func New(ctx context.Context, cfg Config, engine Engine, st stateStore) (*Adapter, error) {

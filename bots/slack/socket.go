@@ -21,6 +21,7 @@ func (a *Adapter) serveSocket(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			a.connected.Store(false)
 			cancel()
 			<-done
 			return nil
@@ -56,13 +57,18 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 			a.spawn(ctx, func(ctx context.Context) { a.onSlash(ctx, cmd) })
 		}
 	case socketmode.EventTypeConnected:
+		a.connected.Store(true)
 		a.log.Info("slack socket mode connected")
+	case socketmode.EventTypeConnecting:
+		a.connected.Store(false)
 	case socketmode.EventTypeConnectionError:
+		a.connected.Store(false)
 		if e, ok := evt.Data.(*slackgo.ConnectionErrorEvent); ok {
 			a.log.Warn("slack socket mode connection failed, retrying", "attempt", e.Attempt,
 				"backoff", e.Backoff, "err", e.ErrorObj)
 		}
 	case socketmode.EventTypeDisconnect:
+		a.connected.Store(false)
 		a.log.Info("slack socket mode: Slack asked to reconnect")
 	case socketmode.EventTypeErrorBadMessage:
 		if e, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {

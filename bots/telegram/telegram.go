@@ -164,8 +164,19 @@ type Bot struct {
 	limits       *chatLimits
 	order        *chatOrder
 
-	handlers sync.WaitGroup // running message handlers
-	draftSeq atomic.Int64
+	handlers  sync.WaitGroup // running message handlers
+	draftSeq  atomic.Int64
+	webhookUp atomic.Bool // webhook mode: listening and registered with setWebhook
+	polling   atomic.Bool // polling mode: Run is polling
+}
+
+// Ready reports whether the bot receives updates: polling and its last getUpdates
+// did not fail, or its webhook is listening.
+func (b *Bot) Ready() bool {
+	if b.opt.Mode == ModeWebhook {
+		return b.webhookUp.Load()
+	}
+	return b.polling.Load() && b.gate.polling.Load()
 }
 
 // New checks the token with getMe and returns the adapter; Run starts it. The
@@ -278,6 +289,8 @@ func (b *Bot) poll(ctx context.Context) error {
 		}
 	}
 	b.log.Info("telegram: polling", "bot", "@"+b.me.Username, "api", b.red.text(b.opt.APIURL))
+	b.polling.Store(true)
+	defer b.polling.Store(false)
 	b.api.Start(ctx)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-telegram/bot"
@@ -58,7 +59,8 @@ const maxGateWait = 30 * time.Second
 // answer brings and holds the next getUpdates until the handler has processed as
 // many, so that Telegram forgets no update before its offset is stored.
 type pollGate struct {
-	client *http.Client
+	client  *http.Client
+	polling atomic.Bool // no getUpdates has failed since the last success
 
 	mu       sync.Mutex
 	received int
@@ -66,8 +68,11 @@ type pollGate struct {
 	changed  chan struct{}
 }
 
+// newPollGate returns a gate that counts as polling until a getUpdates fails.
 func newPollGate(c *http.Client) *pollGate {
-	return &pollGate{client: c, changed: make(chan struct{})}
+	g := &pollGate{client: c, changed: make(chan struct{})}
+	g.polling.Store(true)
+	return g
 }
 
 // Do implements bot.HttpClient.
@@ -77,6 +82,9 @@ func (g *pollGate) Do(req *http.Request) (*http.Response, error) {
 		g.wait(req.Context())
 	}
 	resp, err := g.client.Do(req)
+	if poll && err != nil {
+		g.polling.Store(false)
+	}
 	if err != nil || !poll {
 		return resp, err
 	}
@@ -90,7 +98,9 @@ func (g *pollGate) Do(req *http.Request) (*http.Response, error) {
 		OK     bool              `json:"ok"`
 		Result []json.RawMessage `json:"result"`
 	}
-	if json.Unmarshal(body, &answer) == nil && answer.OK {
+	ok := json.Unmarshal(body, &answer) == nil && answer.OK
+	g.polling.Store(ok)
+	if ok {
 		g.mu.Lock()
 		g.received += len(answer.Result)
 		g.mu.Unlock()
@@ -154,6 +164,8 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	b.webhookUp.Store(true)
+	defer b.webhookUp.Store(false)
 
 	_, err := b.api.SetWebhook(ctx, &bot.SetWebhookParams{URL: b.opt.WebhookURL, SecretToken: b.opt.WebhookSecret,
 		AllowedUpdates: []string{models.AllowedUpdateMessage}})

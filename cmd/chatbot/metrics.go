@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -72,10 +73,14 @@ func (m *metrics) TurnDone(st conversation.TurnStats) {
 	}
 }
 
-// client returns an HTTP client whose calls are counted under platform, by API
-// method (the last segment of the URL path: sendMessage, chat.update, …).
-func (m *metrics) client(platform string) *http.Client {
-	return &http.Client{Transport: &countingTransport{m: m, platform: platform, next: http.DefaultTransport}}
+// client returns an HTTP client with timeout whose calls are counted under
+// platform, by API method (the last segment of the URL path: sendMessage,
+// chat.update, …). A nil *metrics counts nothing.
+func (m *metrics) client(platform string, timeout time.Duration) *http.Client {
+	if m == nil {
+		return &http.Client{Timeout: timeout}
+	}
+	return &http.Client{Timeout: timeout, Transport: &countingTransport{m: m, platform: platform, next: http.DefaultTransport}}
 }
 
 type countingTransport struct {

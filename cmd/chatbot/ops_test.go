@@ -60,7 +60,7 @@ func TestMetricsCountTurnsTokensErrorsAndPlatformCalls(t *testing.T) {
 		}
 	}))
 	defer platformAPI.Close()
-	client := m.client("telegram")
+	client := m.client("telegram", 5*time.Second)
 	for _, method := range []string{"sendMessage", "editMessageText", "editMessageText"} {
 		resp, err := client.Post(platformAPI.URL+"/bot123:SECRET/"+method, "text/plain", nil)
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	slackbot "github.com/chatbot-dev/chatbot/bots/slack"
 )
@@ -28,6 +29,7 @@ func newSlack(ctx context.Context, d deps) (platform, error) {
 		AllowedChannelIDs:            s.AllowedChannelIDs,
 		ReplyInThreadsWithoutMention: threads,
 		NativeStreaming:              s.NativeStreaming,
+		HTTPClient:                   d.metrics.client("slack", 30*time.Second),
 		Logger:                       d.log,
 	}, d.engine, d.db)
 	if err != nil {

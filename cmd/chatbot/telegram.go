@@ -7,6 +7,9 @@ import (
 	"github.com/chatbot-dev/chatbot/bots/telegram"
 )
 
+// telegramPoll is the long poll's length.
+const telegramPoll = 50 * time.Second
+
 // newTelegram builds the Telegram adapter when telegram.token is set (nil otherwise).
 // It checks the token with getMe, so a wrong token stops the start with a clear error.
 func newTelegram(ctx context.Context, d deps) (platform, error) {
@@ -26,6 +29,8 @@ func newTelegram(ctx context.Context, d deps) (platform, error) {
 		Drafts:         t.Drafts,
 		EditEvery:      time.Duration(t.EditEvery),
 		GroupEditEvery: time.Duration(t.GroupEditEvery),
+		HTTPClient:     d.metrics.client("telegram", telegramPoll+15*time.Second),
+		PollTimeout:    telegramPoll,
 		Logger:         d.log.With("platform", "telegram"),
 	}, d.engine, d.db)
 	if err != nil {
