@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 
+	"golang.org/x/term"
+
 	"github.com/chatbot-dev/chatbot/bots/terminal"
 )
 
@@ -25,12 +27,8 @@ func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return errors.Join(err, c.close(shutdownGrace))
 }
 
-// isTerminal reports whether v is a character device such as a terminal.
+// isTerminal reports whether v is a terminal (not a pipe, a file or /dev/null).
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
