@@ -70,14 +70,16 @@ const (
 	stopIdleText   = "Nothing to stop."
 	stoppedMark    = "\n\n_(stopped)_"
 	resetMark      = "\n\n_(cancelled: context cleared)_"
+	shutdownText   = "The bot is restarting, so this answer was cut off. Please send your message again in a minute."
 	emptyReplyText = "The model sent an empty reply. Please try again."
 	closingText    = "The bot is restarting; please send that again in a minute."
 )
 
 // Causes of a cancelled turn.
 var (
-	errStopped = errors.New("stopped by /stop")
-	errReset   = errors.New("cancelled by /reset")
+	errStopped  = errors.New("stopped by /stop")
+	errReset    = errors.New("cancelled by /reset")
+	errShutdown = errors.New("cancelled by shutdown")
 )
 
 // Engine runs conversations: one turn at a time per chat, chats in parallel, with a
@@ -95,7 +97,7 @@ type Engine struct {
 	closing bool
 	turns   sync.WaitGroup
 	base    context.Context // parent of every turn; cancelled by Shutdown
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 }
 
 // chatState is one chat's turn queue: at most one turn running and one waiting.
@@ -110,7 +112,7 @@ type chatState struct {
 // New returns an Engine.
 func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 	cfg.setDefaults()
-	base, cancel := context.WithCancel(context.Background())
+	base, cancel := context.WithCancelCause(context.Background())
 	return &Engine{
 		cfg:     cfg,
 		history: h,
@@ -236,11 +238,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	go func() { e.turns.Wait(); close(idle) }()
 	select {
 	case <-idle:
-		e.cancel()
+		e.cancel(errShutdown)
 		return nil
 	case <-ctx.Done():
 	}
-	e.cancel()
+	e.cancel(errShutdown)
 	<-idle
 	return ctx.Err()
 }

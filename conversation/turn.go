@@ -90,6 +90,8 @@ func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, k
 			return "Cancelled: context cleared.", "", OutcomeReset
 		}
 		return reply + resetMark, "", OutcomeReset
+	case errors.Is(cause, errShutdown):
+		err, o = &Error{Text: shutdownText, Err: err}, OutcomeError
 	case errors.Is(cause, errTurnTimeout):
 		err, o = &Error{Text: "The answer took too long and was cut off.", Err: err}, OutcomeTimeout
 	case err == nil && empty:
