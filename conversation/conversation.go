@@ -166,3 +166,14 @@ type TurnStats struct {
 type Observer interface {
 	TurnDone(TurnStats)
 }
+
+// PendingLog remembers which chats have a reply being written, so that after a
+// crash their users can be told the answer was cut off. store.DB implements it.
+type PendingLog interface {
+	MarkPending(ctx context.Context, chat ChatID) error
+	ClearPending(ctx context.Context, chat ChatID) error
+}
+
+// InterruptedText is what a chat is told after a restart when the bot stopped
+// (crashed) in the middle of its reply there.
+const InterruptedText = "⚠️ The bot restarted while answering here, so its last answer was cut off. Please send your message again."

@@ -37,6 +37,8 @@ type Config struct {
 	DailyTokensPerUser int
 	// Observer, when set, is told about every finished turn.
 	Observer Observer
+	// Pending, when set, marks each chat while its reply is being written.
+	Pending PendingLog
 }
 
 func (c *Config) setDefaults() {

@@ -377,3 +377,48 @@ func TestWaitingMessageRefusedOnceShutdownBegins(t *testing.T) {
 		t.Errorf("%d model calls, want 1", n)
 	}
 }
+
+// pendingLog records MarkPending and ClearPending calls.
+type pendingLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (p *pendingLog) MarkPending(_ context.Context, c conversation.ChatID) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, "mark "+string(c))
+	return nil
+}
+
+func (p *pendingLog) ClearPending(_ context.Context, c conversation.ChatID) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, "clear "+string(c))
+	return nil
+}
+
+func (p *pendingLog) get() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.calls...)
+}
+
+func TestChatMarkedPendingOnlyWhileReplying(t *testing.T) {
+	log := &pendingLog{}
+	h := newHarness(t, conversation.Config{Pending: log})
+	h.fake.Enqueue(openaitest.Reply{Tokens: []string{"slow", " reply"}, TokenDelay: 100 * time.Millisecond})
+	r, errc := h.start("c1", "hi")
+	waitFor(t, func() bool { return len(r.Updates()) > 0 })
+	if got := log.get(); len(got) != 1 || got[0] != "mark c1" {
+		t.Errorf("while streaming: %q, want the chat marked", got)
+	}
+	<-errc
+	if got := log.get(); len(got) != 2 || got[1] != "clear c1" {
+		t.Errorf("after the reply: %q, want the mark cleared", got)
+	}
+	h.say(t, "c1", "/help") // commands write no mark
+	if n := len(log.get()); n != 2 {
+		t.Errorf("a command touched the marks: %q", log.get())
+	}
+}

@@ -50,6 +50,8 @@ func (e *Engine) turn(req Request, st *chatState) error {
 		return finish(UserText(err), "")
 	}
 
+	e.markPending(deliverCtx, req.Chat, true)
+	defer e.markPending(deliverCtx, req.Chat, false)
 	var text strings.Builder
 	usage, err := e.callModel(ctx, msgs, func(delta string) {
 		if stats.FirstToken == 0 {
@@ -166,4 +168,18 @@ func (e *Engine) count(m Message) int {
 		n += e.tokens.Count(m.Name) + 1
 	}
 	return n
+}
+
+// markPending records (or clears) that chat's reply is being written.
+func (e *Engine) markPending(ctx context.Context, chat ChatID, writing bool) {
+	if e.cfg.Pending == nil {
+		return
+	}
+	mark := e.cfg.Pending.ClearPending
+	if writing {
+		mark = e.cfg.Pending.MarkPending
+	}
+	if err := mark(ctx, chat); err != nil {
+		e.log.Warn("mark pending reply", "chat", string(chat), "err", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -357,5 +358,29 @@ func TestUsagePerUserPerDay(t *testing.T) {
 		if got, err := db.TokensOn(ctx, tt.user, tt.day); err != nil || got != tt.want {
 			t.Errorf("%s on %s = %d (%v), want %d", tt.user, tt.day.Format(time.DateOnly), got, err, tt.want)
 		}
+	}
+}
+
+func TestPendingRepliesSurviveReopenUntilTaken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	db := openAt(t, path, Options{})
+	ctx := context.Background()
+	for _, c := range []conversation.ChatID{"telegram:1", "slack:T:C:1.2", "telegram:2"} {
+		if err := db.MarkPending(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.ClearPending(ctx, "telegram:2") // finished normally
+	db.Close()
+	db = openAt(t, path, Options{})
+	got, err := db.TakePending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []conversation.ChatID{"slack:T:C:1.2", "telegram:1"}; !slices.Equal(got, want) {
+		t.Errorf("pending = %v, want %v", got, want)
+	}
+	if again, _ := db.TakePending(ctx); len(again) != 0 {
+		t.Errorf("taken twice: %v", again)
 	}
 }

@@ -42,6 +42,7 @@ var (
 	bucketSeen    = []byte("seen")        // key → expiry time
 	bucketSeenAge = []byte("seen_by_age") // expiry time ‖ key → nil, soonest first
 	bucketUsage   = []byte("usage")       // user ‖ 0 ‖ YYYY-MM-DD → tokens
+	bucketPending = []byte("pending")     // chat → nil, while a reply is being written
 	keyVersion    = []byte("schema_version")
 )
 
@@ -92,7 +93,7 @@ func Open(path string, opt Options) (*DB, error) {
 // init creates the buckets and checks the schema version.
 func (db *DB) init() error {
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge, bucketUsage} {
+		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge, bucketUsage, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

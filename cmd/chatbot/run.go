@@ -109,6 +109,7 @@ func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, 
 		Usage:              db,
 		DailyTokensPerUser: cfg.Limits.DailyTokensPerUser,
 		Observer:           obs,
+		Pending:            db,
 	}, db, model, tokens)
 	return &core{db: db, model: model, engine: engine}, nil
 }
@@ -161,6 +162,7 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			ready.platforms = append(ready.platforms, p)
 		}
 	}
+	notifyInterrupted(ctx, c.db, ready.platforms, log)
 	if cfg.HTTP.Listen != "" {
 		stopOps, err := serveOps(ctx, cfg.HTTP.Listen, opsHandler(ready, met), log)
 		if err != nil {
@@ -197,4 +199,38 @@ func runAll(ctx context.Context, platforms []platform) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// notifier is what a platform implements to send a note into one of its chats;
+// it reports whether the chat was its own.
+type notifier interface {
+	Notify(ctx context.Context, chat conversation.ChatID, text string) (bool, error)
+}
+
+// notifyInterrupted tells each chat whose reply was cut by a crash (the store
+// still marks it as being written) that the answer was cut off.
+func notifyInterrupted(ctx context.Context, db *store.DB, platforms []platform, log *slog.Logger) {
+	chats, err := db.TakePending(ctx)
+	if err != nil {
+		log.Warn("read interrupted replies", "err", err)
+		return
+	}
+	for _, chat := range chats {
+		for _, p := range platforms {
+			n, ok := p.(notifier)
+			if !ok {
+				continue
+			}
+			callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			mine, err := n.Notify(callCtx, chat, conversation.InterruptedText)
+			cancel()
+			if err != nil {
+				log.Warn("tell a chat its reply was interrupted", "chat", string(chat), "err", err)
+			}
+			if mine {
+				log.Info("told a chat its reply was interrupted by a restart", "chat", string(chat))
+				break
+			}
+		}
+	}
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/chatbot-dev/chatbot/bots/telegram/telegramtest"
+	"github.com/chatbot-dev/chatbot/conversation"
 	"github.com/chatbot-dev/chatbot/openai/openaitest"
+	"github.com/chatbot-dev/chatbot/store"
 )
 
 // freeAddr returns a loopback address nobody listens on.
@@ -93,5 +95,47 @@ func TestServeTelegramWithHealthAndMetrics(t *testing.T) {
 	}
 	if strings.Contains(errOut.String(), tg.Token) || strings.Contains(errOut.String(), "sk-test-key") {
 		t.Error("a secret reached the logs")
+	}
+}
+
+// TestServeTellsChatsTheirReplyWasInterrupted: a reply mark left in the store by
+// a crash makes the next start send the chat a note, once.
+func TestServeTellsChatsTheirReplyWasInterrupted(t *testing.T) {
+	tg := telegramtest.NewServer(telegramtest.Options{})
+	defer tg.Close()
+	ai := openaitest.NewServer()
+	defer ai.Close()
+	path := writeConfig(t, ai, "telegram:\n  token: "+tg.Token+"\n  api_url: "+tg.URL+"\n  allowed_user_ids: [42]\n")
+	cfg, err := (&Main{configPath: path, LookupEnv: env(nil)}).loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(cfg.Store.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.AddChat(telegramtest.PrivateChat(telegramtest.User{ID: 42, FirstName: "Ana"})) // they talked before
+	db.MarkPending(context.Background(), "telegram:42")                               // as a crash mid-reply leaves it
+	db.Close()
+
+	serveFor := func(starts int) {
+		ctx, cancel := context.WithCancel(context.Background())
+		exit := make(chan int, 1)
+		var errOut bytes.Buffer
+		m := NewMain(strings.NewReader(""), &bytes.Buffer{}, &errOut)
+		m.LookupEnv = env(map[string]string{"TEST_KEY": "k"})
+		go func() { exit <- m.Main(ctx, []string{"serve", "-config", path}) }()
+		// Run registers the commands after the start-up notes went out.
+		eventually(t, "the start", func() bool { return len(tg.CallsTo("setMyCommands")) >= starts })
+		cancel()
+		if code := <-exit; code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+	}
+	serveFor(1)
+	serveFor(2) // a second start must not repeat the note
+	msgs := tg.BotMessages(42)
+	if len(msgs) != 1 || msgs[0].Last().Text != conversation.InterruptedText {
+		t.Errorf("chat 42 got %+v, want the interrupted note once", msgs)
 	}
 }

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+)
+
+var _ conversation.PendingLog = (*DB)(nil)
+
+// MarkPending notes that a reply is being written in chat.
+func (db *DB) MarkPending(ctx context.Context, chat conversation.ChatID) error {
+	return db.updatePending(ctx, func(b *bbolt.Bucket) error { return b.Put([]byte(chat), nil) })
+}
+
+// ClearPending notes that chat's reply is finished.
+func (db *DB) ClearPending(ctx context.Context, chat conversation.ChatID) error {
+	return db.updatePending(ctx, func(b *bbolt.Bucket) error { return b.Delete([]byte(chat)) })
+}
+
+// TakePending returns the chats whose reply was being written when the process
+// stopped without finishing it (a crash), and forgets them.
+func (db *DB) TakePending(ctx context.Context) ([]conversation.ChatID, error) {
+	var chats []conversation.ChatID
+	err := db.updatePending(ctx, func(b *bbolt.Bucket) error {
+		if err := b.ForEach(func(k, _ []byte) error {
+			chats = append(chats, conversation.ChatID(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, c := range chats {
+			if err := b.Delete([]byte(c)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return chats, err
+}
+
+func (db *DB) updatePending(ctx context.Context, fn func(*bbolt.Bucket) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := db.bolt.Update(func(tx *bbolt.Tx) error { return fn(tx.Bucket(bucketPending)) }); err != nil {
+		return fmt.Errorf("pending replies: %w", err)
+	}
+	return nil
+}
