@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"net/url"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -31,6 +32,30 @@ func rateLimited(err error) (time.Duration, bool) {
 		return max(rl.RetryAfter, time.Second), true
 	}
 	return 0, false
+}
+
+// A failure that may pass (a 5xx, Slack's internal_error, a broken connection) is
+// tried again after transientWait, up to maxTransientFailures times in a row.
+const (
+	transientWait        = time.Second
+	maxTransientFailures = 5
+)
+
+// transient reports whether err is a failure worth trying again.
+func transient(err error) bool {
+	var status slackgo.StatusCodeError
+	var netErr *url.Error
+	switch {
+	case errors.As(err, &status):
+		return status.Code >= 500
+	case errors.As(err, &netErr):
+		return true
+	}
+	switch slackError(err) {
+	case "internal_error", "fatal_error", "service_unavailable", "request_timeout":
+		return true
+	}
+	return false
 }
 
 // slackError returns Slack's error code ("msg_too_long", "channel_not_found") of

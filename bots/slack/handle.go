@@ -202,7 +202,7 @@ func chatID(team, channel, thread string) conversation.ChatID {
 // ("/reset"). It returns the text for the engine and the command, if any.
 func (a *Adapter) command(in incoming) (string, string) {
 	text := strings.TrimSpace(unescape(a.stripMention(in.text)))
-	if in.mention && text == "" {
+	if text == "" { // a bare mention, or a message with no text (only a file or an attachment)
 		return "/" + conversation.CommandHelp, conversation.CommandHelp
 	}
 	lower := strings.ToLower(text)

@@ -131,7 +131,7 @@ func (r *reply) Finish(ctx context.Context, text string) error {
 // split further; a ratelimited answer pauses the workspace's budget and is
 // returned as a RetryAfterError, or waited out for the final text.
 func (r *reply) show(ctx context.Context, text string, final bool) error {
-	for {
+	for failures := 0; ; {
 		err := r.showOnce(ctx, text, final)
 		if err == nil {
 			return nil
@@ -142,6 +142,11 @@ func (r *reply) show(ctx context.Context, text string, final bool) error {
 			continue
 		}
 		d, limited := rateLimited(err)
+		if !limited && transient(err) && failures < maxTransientFailures {
+			failures++
+			r.log.Warn("slack: call failed, trying again", "err", err)
+			d, limited = transientWait, true
+		}
 		if !limited {
 			return err
 		}

@@ -2,6 +2,8 @@ package telegram
 
 import (
 	"errors"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -47,7 +49,27 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 
-// err returns err without the token; a 429 becomes a RetryAfterError for the pacer.
+// transientWait is how long the pacer waits after a failure that may pass: a 5xx,
+// a gateway's error page, a broken connection.
+const transientWait = time.Second
+
+// transient reports whether err is a failure worth trying again.
+func transient(err error) bool {
+	var netErr *url.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	msg := err.Error()
+	return serverError.MatchString(msg) ||
+		strings.Contains(msg, "error read response body") ||
+		strings.Contains(msg, "error decode response body") // an HTML page from a gateway
+}
+
+// serverError matches go-telegram/bot's error for a 5xx answer.
+var serverError = regexp.MustCompile(`error response from telegram for method \S+, 5\d\d `)
+
+// err returns err without the token; a 429 or a transient failure becomes a
+// RetryAfterError, so the pacer tries again (the final text included).
 func (r redactor) err(err error) error {
 	if err == nil {
 		return nil
@@ -58,6 +80,9 @@ func (r redactor) err(err error) error {
 	}
 	if after, ok := retryAfter(err); ok {
 		return &conversation.RetryAfterError{After: after, Err: safe}
+	}
+	if transient(err) {
+		return &conversation.RetryAfterError{After: transientWait, Err: safe}
 	}
 	return safe
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,10 +94,11 @@ func (g *pollGate) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	body = dropNullUpdates(body)
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	var answer struct {
-		OK     bool              `json:"ok"`
-		Result []json.RawMessage `json:"result"`
+		OK     bool             `json:"ok"`
+		Result []*models.Update `json:"result"` // as the library decodes it: a result it cannot read brings no update
 	}
 	ok := json.Unmarshal(body, &answer) == nil && answer.OK
 	g.polling.Store(ok)
@@ -106,6 +108,30 @@ func (g *pollGate) Do(req *http.Request) (*http.Response, error) {
 		g.mu.Unlock()
 	}
 	return resp, nil
+}
+
+// dropNullUpdates removes null entries from a getUpdates answer's result:
+// go-telegram/bot v1.19.0 reads the id of every entry and would panic on one.
+func dropNullUpdates(body []byte) []byte {
+	var answer struct {
+		OK     bool              `json:"ok"`
+		Result []json.RawMessage `json:"result"`
+	}
+	if json.Unmarshal(body, &answer) != nil || !answer.OK {
+		return body
+	}
+	kept := slices.DeleteFunc(slices.Clone(answer.Result), func(u json.RawMessage) bool {
+		return string(bytes.TrimSpace(u)) == "null"
+	})
+	if len(kept) == len(answer.Result) {
+		return body
+	}
+	answer.Result = kept
+	fixed, err := json.Marshal(answer)
+	if err != nil {
+		return body
+	}
+	return fixed
 }
 
 // wait returns once every update received so far was handled, or ctx ended, or

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -145,6 +146,7 @@ type Server struct {
 	workers    sync.WaitGroup
 	closeOnce  sync.Once
 	deliveries []*delivery
+	fault      func(method string, args url.Values) *Fault
 }
 
 // NewServer starts a fake Slack on loopback.

@@ -48,6 +48,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls[method]++
 	s.mu.Unlock()
+	if f := s.faultFor(method, p); f != nil {
+		writeFault(w, f)
+		return
+	}
 	var res response
 	switch h, known := s.handlers()[method]; {
 	case err != nil:

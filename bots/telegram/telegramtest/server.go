@@ -99,6 +99,7 @@ type Server struct {
 	commands []BotCommand
 	calls    []Call
 	fault    func(Call) *APIError
+	reset    func(Call) bool
 	flood    FloodLimits
 	global   []time.Time // all chats' accepted sends and edits
 	fileSeq  int
@@ -197,8 +198,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call := Call{Method: m.name, Params: p, At: time.Now()}
 	call.ChatID, _ = strconv.ParseInt(p["chat_id"], 10, 64)
 	s.mu.Lock()
-	fault := s.fault
+	fault, reset := s.fault, s.reset
 	s.mu.Unlock()
+	if reset != nil && reset(call) {
+		s.resetConnection(w, call)
+		return
+	}
 	var result any
 	var apiErr *APIError
 	if fault != nil {

@@ -159,4 +159,7 @@ type Call struct {
 	// ErrorCode and Description are set when the call failed.
 	ErrorCode   int
 	Description string
+	// Reset is set when the fake closed the connection instead of answering
+	// (SetReset); the call had no effect.
+	Reset bool
 }
