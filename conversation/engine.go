@@ -100,6 +100,10 @@ type Engine struct {
 	turns   sync.WaitGroup
 	base    context.Context // parent of every turn; cancelled by Shutdown
 	cancel  context.CancelCauseFunc
+	// delivery is the parent of every write to a platform; Shutdown ends it a
+	// little after the turns, so that cut replies still get their final text.
+	delivery     context.Context
+	stopDelivery context.CancelFunc
 }
 
 // chatState is one chat's turn queue: at most one turn running and one waiting.
@@ -115,6 +119,7 @@ type chatState struct {
 func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 	cfg.setDefaults()
 	base, cancel := context.WithCancelCause(context.Background())
+	delivery, stopDelivery := context.WithCancel(context.Background())
 	return &Engine{
 		cfg:     cfg,
 		history: h,
@@ -125,6 +130,9 @@ func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 		chats:   make(map[ChatID]*chatState),
 		base:    base,
 		cancel:  cancel,
+
+		delivery:     delivery,
+		stopDelivery: stopDelivery,
 	}
 }
 
@@ -241,13 +249,22 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	select {
 	case <-idle:
 		e.cancel(errShutdown)
+		e.stopDelivery()
 		return nil
 	case <-ctx.Done():
 	}
 	e.cancel(errShutdown)
+	select { // the cut replies' final texts, if the platform takes them soon
+	case <-idle:
+	case <-time.After(finalGrace):
+	}
+	e.stopDelivery()
 	<-idle
 	return ctx.Err()
 }
+
+// finalGrace is how long Shutdown lets cut replies deliver their final text.
+const finalGrace = 10 * time.Second
 
 // HelpText is the platform-neutral help; adapters may add their own lines.
 func (e *Engine) HelpText() string {

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// maxFinishAttempts bounds how often the final text is retried after the platform
-// asked to wait; each wait is the platform's own retry-after.
-const maxFinishAttempts = 8
+// finalTimeout bounds the delivery of a final text, counted from when it is
+// handed over: long enough to wait out every retry-after of a busy platform
+// (200 finals queued behind Slack's ~50 edits a minute take four minutes).
+const finalTimeout = 10 * time.Minute
 
 // pacer sits between the model stream and a Reply: the first text goes out at once,
 // then at most one Update per interval with the latest text (intermediate texts are
@@ -76,6 +77,9 @@ func (p *pacer) run(ctx context.Context) {
 		case final := <-p.finished:
 			p.done <- p.deliver(ctx, nextFor(final, sent, next), final)
 			return
+		case <-ctx.Done():
+			p.done <- p.deliver(ctx, next, <-p.finished)
+			return
 		case <-p.wake:
 		}
 		if wait := next.Sub(p.clock.Now()); wait > 0 {
@@ -114,10 +118,11 @@ func nextFor(final, sent string, next time.Time) time.Time {
 }
 
 // deliver waits until next, then calls Finish, waiting again whenever the platform
-// asks to, up to maxFinishAttempts.
+// asks to, until the final text is delivered or finalTimeout passes.
 func (p *pacer) deliver(ctx context.Context, next time.Time, final string) error {
-	var err error
-	for range maxFinishAttempts {
+	ctx, cancel := context.WithTimeout(ctx, finalTimeout)
+	defer cancel()
+	for {
 		if wait := next.Sub(p.clock.Now()); wait > 0 {
 			select {
 			case <-ctx.Done():
@@ -125,12 +130,11 @@ func (p *pacer) deliver(ctx context.Context, next time.Time, final string) error
 			case <-p.clock.After(wait):
 			}
 		}
-		err = p.reply.Finish(ctx, final)
+		err := p.reply.Finish(ctx, final)
 		after, ok := RetryAfter(err)
 		if !ok {
 			return err
 		}
 		next = p.clock.Now().Add(after)
 	}
-	return err
 }

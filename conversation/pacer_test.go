@@ -145,3 +145,23 @@ func TestPacerFinalEqualToShownGoesAtOnce(t *testing.T) {
 		t.Errorf("final = %q", r.Final())
 	}
 }
+
+func TestPacerWaitsOutAnyNumberOfRetryAfters(t *testing.T) {
+	clock := conversationtest.NewClock()
+	flood := &conversation.RetryAfterError{After: 20 * time.Second}
+	errs := make([]error, 15) // a busy platform: fifteen 429s in a row
+	for i := range errs {
+		errs[i] = flood
+	}
+	r := conversationtest.NewReply(errs...)
+	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
+	done := make(chan error)
+	go func() { done <- p.Finish("never lost") }()
+	for range len(errs) {
+		clock.WaitForWaiters(1, wait)
+		clock.Advance(20 * time.Second)
+	}
+	if err := <-done; err != nil || r.Final() != "never lost" {
+		t.Fatalf("err %v, final %q", err, r.Final())
+	}
+}

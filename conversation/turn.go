@@ -14,9 +14,6 @@ const (
 	messageOverhead = 4
 	// replyPriming is what the model's reply header costs.
 	replyPriming = 3
-	// deliverTimeout bounds the delivery of a turn's final text, which goes on after
-	// /stop, /reset or a model error have cancelled the turn itself.
-	deliverTimeout = 2 * time.Minute
 )
 
 var errTurnTimeout = errors.New("turn time limit reached")
@@ -29,8 +26,12 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	ctx, cancelTimeout := context.WithTimeoutCause(st.ctx, e.cfg.TurnTimeout, errTurnTimeout)
 	defer cancelTimeout()
 
-	deliverCtx, cancelDeliver := context.WithTimeout(context.WithoutCancel(ctx), deliverTimeout)
-	defer cancelDeliver()
+	// Writing to the platform goes on after /stop, /reset, a model error or the
+	// shutdown's grace have cancelled the turn, so that the final text is always
+	// delivered; the store is written without a deadline (local and quick).
+	deliverCtx, stopDelivery := context.WithCancel(e.delivery)
+	defer stopDelivery()
+	storeCtx := context.WithoutCancel(ctx)
 	p := newPacer(req.Reply, req.UpdateEvery, e.cfg.Clock, e.log)
 	go p.run(deliverCtx)
 	finish := func(final, reply string) error {
@@ -50,8 +51,8 @@ func (e *Engine) turn(req Request, st *chatState) error {
 		return finish(UserText(err), "")
 	}
 
-	e.markPending(deliverCtx, req.Chat, true)
-	defer e.markPending(deliverCtx, req.Chat, false)
+	e.markPending(storeCtx, req.Chat, true)
+	defer e.markPending(storeCtx, req.Chat, false)
 	var text strings.Builder
 	usage, err := e.callModel(ctx, msgs, func(delta string) {
 		if stats.FirstToken == 0 {
@@ -62,7 +63,7 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	})
 	reply := text.String()
 	stats.Usage, stats.Err = e.spent(usage, msgs, reply), err
-	e.addUsage(deliverCtx, req.UserID, stats.Usage)
+	e.addUsage(storeCtx, req.UserID, stats.Usage)
 	final, keep, outcome := e.outcome(ctx, reply, err)
 	stats.Outcome = outcome
 	finishErr := finish(final, reply)
@@ -71,7 +72,7 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	}
 	answer := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
 	answer.Tokens = e.count(answer)
-	if err := e.history.AppendTurn(deliverCtx, req.Chat, user, answer); err != nil {
+	if err := e.history.AppendTurn(storeCtx, req.Chat, user, answer); err != nil {
 		return errors.Join(fmt.Errorf("store turn: %w", err), finishErr)
 	}
 	return finishErr

@@ -46,14 +46,24 @@ func (t *throttle) allow(key string) bool {
 	return true
 }
 
-// chatLimits is each group's budget of sends and edits, shared by all the replies
-// in it (forum topics, commands during a reply): as many per minute as one reply
-// paced at GroupEditEvery makes (20 at 3 s, Telegram's limit), burst included.
+// chatLimits is the budget of sends and edits: the bot's over all chats, and each
+// group's, shared by all the replies in it (forum topics, commands during a reply):
+// as many per minute as one reply paced at GroupEditEvery makes (20 at 3 s,
+// Telegram's limit), burst included.
 type chatLimits struct {
-	rate  rate.Limit
-	mu    sync.Mutex
-	chats map[int64]*rate.Limiter
+	rate   rate.Limit
+	global *rate.Limiter // the bot's sends and edits over all chats
+	mu     sync.Mutex
+	chats  map[int64]*rate.Limiter
 }
+
+// Telegram lets a bot send about 30 messages a second over all chats; the bot
+// keeps under it with a bucket of globalRate and globalBurst (at most 30 calls
+// in any second).
+const (
+	globalRate  = 25
+	globalBurst = 5
+)
 
 // groupBurst is how many calls a group may make at once (a message that fills up
 // and the next one, a command's answer during a reply).
@@ -63,7 +73,8 @@ func newChatLimits(every time.Duration) *chatLimits {
 	// A bucket of rate r and burst b lets b + 60r calls through in a minute.
 	perMinute := float64(time.Minute) / float64(every)
 	r := rate.Limit(max(perMinute-groupBurst, 1) / time.Minute.Seconds())
-	return &chatLimits{rate: r, chats: make(map[int64]*rate.Limiter)}
+	return &chatLimits{rate: r, chats: make(map[int64]*rate.Limiter),
+		global: rate.NewLimiter(globalRate, globalBurst)}
 }
 
 func (c *chatLimits) limiter(chatID int64) *rate.Limiter {
@@ -85,31 +96,38 @@ func (c *chatLimits) limiter(chatID int64) *rate.Limiter {
 	return l
 }
 
-// wait takes one call from a group's budget. An interim update that would have to
-// wait is skipped with a RetryAfterError (the pacer sends a later text instead); a
-// final one waits.
+// wait takes one call from the bot's budget and, in a group, from the group's. An
+// interim update that would have to wait is skipped with a RetryAfterError (the
+// pacer sends a later text instead); a final one waits its turn.
 func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final bool) error {
-	if !group {
-		return nil
-	}
 	now := time.Now()
-	res := c.limiter(chatID).ReserveN(now, 1)
-	delay := res.DelayFrom(now)
+	res := []*rate.Reservation{c.global.ReserveN(now, 1)}
+	if group {
+		res = append(res, c.limiter(chatID).ReserveN(now, 1))
+	}
+	var delay time.Duration
+	for _, r := range res {
+		delay = max(delay, r.DelayFrom(now))
+	}
 	if delay <= 0 {
 		return nil
 	}
 	if !final {
-		res.CancelAt(now)
-		return &conversation.RetryAfterError{After: delay, Err: errGroupBudget}
+		for _, r := range res {
+			r.CancelAt(now)
+		}
+		return &conversation.RetryAfterError{After: delay, Err: errBudget}
 	}
 	if !sleep(ctx, delay) {
-		res.Cancel()
+		for _, r := range res {
+			r.Cancel()
+		}
 		return ctx.Err()
 	}
 	return nil
 }
 
-var errGroupBudget = &redactedError{msg: "group edit budget spent"}
+var errBudget = &redactedError{msg: "edit budget spent"}
 
 // sleep waits d or until ctx ends; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {

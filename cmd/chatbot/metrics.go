@@ -77,10 +77,15 @@ func (m *metrics) TurnDone(st conversation.TurnStats) {
 // platform, by API method (the last segment of the URL path: sendMessage,
 // chat.update, …). A nil *metrics counts nothing.
 func (m *metrics) client(platform string, timeout time.Duration) *http.Client {
+	// Many replies stream at once to one API host: keep their connections open
+	// (the default keeps 2 idle per host, so most calls would dial and shake
+	// hands with TLS anew).
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
 	if m == nil {
-		return &http.Client{Timeout: timeout}
+		return &http.Client{Timeout: timeout, Transport: t}
 	}
-	return &http.Client{Timeout: timeout, Transport: &countingTransport{m: m, platform: platform, next: http.DefaultTransport}}
+	return &http.Client{Timeout: timeout, Transport: &countingTransport{m: m, platform: platform, next: t}}
 }
 
 type countingTransport struct {
