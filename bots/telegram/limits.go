@@ -63,6 +63,7 @@ type chatLimits struct {
 const (
 	globalRate  = 25
 	globalBurst = 5
+	editReserve = 2
 )
 
 // groupBurst is how many calls a group may make at once (a message that fills up
@@ -99,8 +100,18 @@ func (c *chatLimits) limiter(chatID int64) *rate.Limiter {
 // wait takes one call from the bot's budget and, in a group, from the group's. An
 // interim update that would have to wait is skipped with a RetryAfterError (the
 // pacer sends a later text instead); a final one waits its turn.
-func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final bool) error {
+//
+// An interim edit of a message already shown also leaves editReserve calls of the
+// bot's budget to first texts and final ones: when the budget is short, a user who
+// sees nothing yet goes first.
+func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown bool) error {
 	now := time.Now()
+	if shown && !final {
+		if spare := c.global.TokensAt(now) - editReserve; spare < 1 {
+			after := time.Duration((1 - spare) / globalRate * float64(time.Second))
+			return &conversation.RetryAfterError{After: after, Err: errBudget}
+		}
+	}
 	res := []*rate.Reservation{c.global.ReserveN(now, 1)}
 	if group {
 		res = append(res, c.limiter(chatID).ReserveN(now, 1))

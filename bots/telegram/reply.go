@@ -123,7 +123,7 @@ func (r *reply) put(ctx context.Context, i int, c rendered, final bool) error {
 	if i < len(r.msgs) && r.msgs[i].shows(c) {
 		return nil
 	}
-	if err := r.b.limits.wait(ctx, r.chatID, r.group, final); err != nil {
+	if err := r.b.limits.wait(ctx, r.chatID, r.group, final, i < len(r.msgs)); err != nil {
 		return err
 	}
 	if i < len(r.msgs) {
