@@ -58,6 +58,9 @@ func TestLoadMemoryPerStream(t *testing.T) {
 	f.inject(t, warmUsers, warmUsers+n, "question")
 	waitFor(t, "the first text of every stream", holdFor*3/4, func() bool { return f.shown(t, warmUsers, warmUsers+n) == n })
 	active := readMemory()
+	if active.goroutines < idle.goroutines+n {
+		t.Fatalf("%d goroutines with %d streams in flight: streams ended before the reading", active.goroutines, n)
+	}
 	if !bot.handler.wait(holdFor + time.Minute) {
 		t.Fatal("the streams did not end")
 	}

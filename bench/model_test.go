@@ -80,8 +80,9 @@ func newEngine(t *testing.T, db *store.DB, baseURL string, rt http.RoundTripper,
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The memory test holds streams open for minutes: no stall watchdog cuts them.
 	model := openai.New(openai.Options{BaseURL: baseURL, APIKey: "sk-test", Model: "gpt-4o-mini",
-		HTTPClient: &http.Client{Transport: rt}})
+		HTTPClient: &http.Client{Transport: rt}, StallTimeout: 10 * time.Minute})
 	return conversation.New(conversation.Config{MaxConcurrent: max(maxConcurrent, 16), Logger: log}, db, model, tokens)
 }
 

@@ -73,14 +73,19 @@ func (p *pacer) run(ctx context.Context) {
 	var next time.Time // earliest time of the next platform call
 	sent := ""
 	for {
-		select {
-		case final := <-p.finished:
-			p.done <- p.deliver(ctx, nextFor(final, sent, next), final)
-			return
-		case <-ctx.Done():
-			p.done <- p.deliver(ctx, next, <-p.finished)
-			return
-		case <-p.wake:
+		// With nothing new to show, wait for news; a text not shown yet (its update
+		// was deferred or refused) is tried again at the next slot even if the
+		// model sends nothing more for a while.
+		if latest := p.text(); latest == "" || latest == sent {
+			select {
+			case final := <-p.finished:
+				p.done <- p.deliver(ctx, nextFor(final, sent, next), final)
+				return
+			case <-ctx.Done():
+				p.done <- p.deliver(ctx, next, <-p.finished)
+				return
+			case <-p.wake:
+			}
 		}
 		if wait := next.Sub(p.clock.Now()); wait > 0 {
 			select {

@@ -97,8 +97,8 @@ func TestPacerRetryAfterDelaysNextUpdate(t *testing.T) {
 func TestPacerFinalTextAlwaysDelivered(t *testing.T) {
 	clock := conversationtest.NewClock()
 	flood := &conversation.RetryAfterError{After: 5 * time.Second}
-	// The update fails for good; the first Finish is flood-controlled twice.
-	r := conversationtest.NewReply(errors.New("bad request"), flood, flood)
+	// The first Finish is flood-controlled twice.
+	r := conversationtest.NewReply(nil, flood, flood)
 	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
 	p.Set("partial")
 	waitCalls(t, r, 1)
@@ -163,5 +163,20 @@ func TestPacerWaitsOutAnyNumberOfRetryAfters(t *testing.T) {
 	}
 	if err := <-done; err != nil || r.Final() != "never lost" {
 		t.Fatalf("err %v, final %q", err, r.Final())
+	}
+}
+
+func TestPacerRetriesADeferredTextWithoutNewTokens(t *testing.T) {
+	clock := conversationtest.NewClock()
+	flood := &conversation.RetryAfterError{After: 5 * time.Second}
+	r := conversationtest.NewReply(flood) // the first update is deferred
+	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
+	p.Set("the first words") // and then the model pauses: no more Set calls
+	waitCalls(t, r, 1)
+	clock.WaitForWaiters(1, wait)
+	clock.Advance(5 * time.Second)
+	calls := waitCalls(t, r, 2)
+	if calls[1].Final || calls[1].Text != "the first words" {
+		t.Errorf("second call %+v, want the deferred text shown without waiting for more", calls[1])
 	}
 }
