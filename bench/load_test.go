@@ -383,3 +383,44 @@ func (c *countingHandler) errors() map[string]int {
 	defer c.mu.Unlock()
 	return maps.Clone(c.errs)
 }
+
+// running is an adapter serving on an engine and a store, stopped as
+// cmd/chatbot stops it.
+type running struct {
+	t       *testing.T
+	db      *store.DB
+	engine  *conversation.Engine
+	handler *countingHandler
+	logs    *logCounter
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// run starts the adapter's Run and stops it when the test ends.
+func (r *running) run(serve func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- serve(ctx) }()
+	r.t.Cleanup(r.stopBot)
+}
+
+// stopBot stops taking messages, lets the engine finish the turns, waits for
+// the adapter and closes the store.
+func (r *running) stopBot() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.engine.Shutdown(ctx); err != nil {
+		r.t.Errorf("engine shutdown: %v", err)
+	}
+	if err := <-r.done; err != nil {
+		r.t.Errorf("adapter: %v", err)
+	}
+	if err := r.db.Close(); err != nil {
+		r.t.Errorf("close store: %v", err)
+	}
+}

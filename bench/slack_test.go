@@ -51,16 +51,10 @@ func TestLoadSlack(t *testing.T) {
 // slRig is the real Slack adapter (Socket Mode), engine and bbolt store against
 // slackfake and openaitest, all in this process.
 type slRig struct {
-	t       *testing.T
-	slack   *slackfake.Server
-	ai      *openaitest.Server
-	clock   *streamClock
-	db      *store.DB
-	engine  *conversation.Engine
-	handler *countingHandler
-	logs    *logCounter
-	cancel  context.CancelFunc
-	done    chan error
+	running
+	slack *slackfake.Server
+	ai    *openaitest.Server
+	clock *streamClock
 }
 
 // Slack's side of the load: users and channels.
@@ -76,8 +70,8 @@ func slackChannel(i int) string { return fmt.Sprintf("C0LOAD%02d", i%slackChanne
 // adapter's config.
 func startSlack(t *testing.T, n int, opt slackfake.Options, edit func(*slack.Config)) *slRig {
 	t.Helper()
-	r := &slRig{t: t, slack: slackfake.NewServer(opt), ai: openaitest.NewServer(),
-		clock: newStreamClock(false), logs: newLogCounter()}
+	r := &slRig{running: running{t: t, logs: newLogCounter()}, slack: slackfake.NewServer(opt),
+		ai: openaitest.NewServer(), clock: newStreamClock(false)}
 	for i := range slackUsers {
 		r.slack.AddUser(slackUser(i), fmt.Sprintf("User %d", i))
 	}
@@ -102,31 +96,14 @@ func startSlack(t *testing.T, n int, opt slackfake.Options, edit func(*slack.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel, r.done = cancel, make(chan error, 1)
-	go func() { r.done <- a.Run(ctx) }()
+	r.run(a.Run)
 	t.Cleanup(r.stop)
 	return r
 }
 
 // stop shuts the bot down as cmd/chatbot does, then the store and the fakes.
 func (r *slRig) stop() {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	r.cancel = nil
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := r.engine.Shutdown(ctx); err != nil {
-		r.t.Errorf("engine shutdown: %v", err)
-	}
-	if err := <-r.done; err != nil {
-		r.t.Errorf("adapter: %v", err)
-	}
-	if err := r.db.Close(); err != nil {
-		r.t.Errorf("close store: %v", err)
-	}
+	r.stopBot()
 	r.slack.Close()
 	r.ai.Close()
 }

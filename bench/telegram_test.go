@@ -46,13 +46,7 @@ func TestLoadTelegram(t *testing.T) {
 // tgBot is the bot's side: the real Telegram adapter (long polling), engine and
 // bbolt store.
 type tgBot struct {
-	t       *testing.T
-	db      *store.DB
-	engine  *conversation.Engine
-	handler *countingHandler
-	logs    *logCounter
-	cancel  context.CancelFunc
-	done    chan error
+	running
 }
 
 // startTelegramBot runs the bot against the Bot API at apiURL and the model at
@@ -60,7 +54,7 @@ type tgBot struct {
 // (1 edit a second in a private chat). want is how many turns the handler waits for.
 func startTelegramBot(t *testing.T, apiURL, token, modelURL string, rt http.RoundTripper, ids []int64, want int) *tgBot {
 	t.Helper()
-	b := &tgBot{t: t, logs: newLogCounter()}
+	b := &tgBot{running{t: t, logs: newLogCounter()}}
 	db, err := store.Open(filepath.Join(t.TempDir(), "chatbot.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,39 +63,18 @@ func startTelegramBot(t *testing.T, apiURL, token, modelURL string, rt http.Roun
 	log := slog.New(b.logs)
 	b.engine = newEngine(t, db, modelURL, rt, len(ids), log)
 	b.handler = newCountingHandler(b.engine, want)
-	ctx, cancel := context.WithCancel(context.Background())
-	adapter, err := telegram.New(ctx, telegram.Options{Token: token, APIURL: apiURL, AllowedUserIDs: ids, Logger: log},
+	adapter, err := telegram.New(context.Background(), telegram.Options{Token: token, APIURL: apiURL, AllowedUserIDs: ids, Logger: log},
 		b.handler, db)
 	if err != nil {
-		cancel()
 		db.Close()
 		t.Fatal(err)
 	}
-	b.cancel, b.done = cancel, make(chan error, 1)
-	go func() { b.done <- adapter.Run(ctx) }()
-	t.Cleanup(b.stop)
+	b.run(adapter.Run)
 	return b
 }
 
 // stop shuts the bot down as cmd/chatbot does, and closes the store.
-func (b *tgBot) stop() {
-	if b.cancel == nil {
-		return
-	}
-	b.cancel()
-	b.cancel = nil
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := b.engine.Shutdown(ctx); err != nil {
-		b.t.Errorf("engine shutdown: %v", err)
-	}
-	if err := <-b.done; err != nil {
-		b.t.Errorf("adapter: %v", err)
-	}
-	if err := b.db.Close(); err != nil {
-		b.t.Errorf("close store: %v", err)
-	}
-}
+func (b *tgBot) stop() { b.stopBot() }
 
 // tgRig is the bot against telegramtest and openaitest, all in this process.
 type tgRig struct {
