@@ -3,7 +3,9 @@ package openai_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -235,4 +237,25 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition not reached")
+}
+
+func TestWrongBaseURLIsNamed(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if r.URL.Path != "/chat/completions" { // the site's other pages do not exist
+			w.WriteHeader(http.StatusNotFound)
+		}
+		io.WriteString(w, "<html><body>Welcome to my blog</body></html>")
+	}))
+	defer site.Close()
+	for _, base := range []string{site.URL, site.URL + "/v1"} { // a web page, and a 404 page
+		c := openai.New(openai.Options{BaseURL: base, APIKey: secretKey, Model: "gpt-4o-mini", BackoffBase: time.Millisecond})
+		_, err := c.Stream(context.Background(), []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}, func(string) {})
+		if got := openai.KindOf(err); got != openai.KindBadProxy {
+			t.Errorf("%s: kind %s (err %v), want bad_proxy", base, got, err)
+		}
+		if !strings.Contains(conversation.UserText(err), "openai.base_url") {
+			t.Errorf("%s: user text %q does not name openai.base_url", base, conversation.UserText(err))
+		}
+	}
 }

@@ -20,6 +20,7 @@ import (
 var (
 	errStalled = errors.New("model stream stalled")
 	errCut     = errors.New("model stream ended without finishing")
+	errNotAPI  = errors.New("the proxy answered with a web page, not an API response")
 )
 
 // Kind names a class of model error, for texts, metrics and `chatbot check`.
@@ -36,6 +37,7 @@ const (
 	KindBadRequest  Kind = "bad_request" // other 4xx
 	KindServer      Kind = "server"      // 5xx
 	KindUnreachable Kind = "unreachable" // DNS, connect, TLS
+	KindBadProxy    Kind = "bad_proxy"   // base_url answers, but not as an OpenAI API
 	KindStalled     Kind = "stalled"     // watchdog
 	KindCut         Kind = "cut"         // stream broken mid-way
 	KindCanceled    Kind = "canceled"    // caller's context
@@ -83,6 +85,7 @@ var userTexts = map[Kind]string{
 	KindBadRequest:  "The model service refused the request. Please try again, or /reset.",
 	KindServer:      "The model service is having trouble. Please try again in a minute.",
 	KindUnreachable: "I can't reach the model service right now. Please try again later.",
+	KindBadProxy:    "The model proxy's address does not answer like an OpenAI API. The bot's owner needs to check openai.base_url (it usually ends in /v1).",
 	KindStalled:     "The model stopped answering, so the reply was cut off. Please try again.",
 	KindCut:         "The connection to the model broke, so the reply was cut off. Please try again.",
 	KindCanceled:    "The answer was cancelled.",
@@ -100,6 +103,8 @@ func classify(err error) *Error {
 		e.Kind = KindStalled
 	case errors.Is(err, errCut):
 		e.Kind = KindCut
+	case errors.Is(err, errNotAPI):
+		e.Kind = KindBadProxy
 	case errors.As(err, &apiErr):
 		e.Status, e.Code = apiErr.HTTPStatusCode, fmt.Sprint(apiErr.Code)
 		if apiErr.Code == nil {
@@ -109,6 +114,9 @@ func classify(err error) *Error {
 	case errors.As(err, &reqErr):
 		e.Status = reqErr.HTTPStatusCode
 		e.Kind = kindOfStatus(e.Status, "", "", string(reqErr.Body))
+		if e.Status == http.StatusNotFound { // a 404 without OpenAI's error: a wrong base_url
+			e.Kind = KindBadProxy
+		}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		e.Kind = KindCanceled
 	case isUnreachable(err):
@@ -203,6 +211,11 @@ type retryAfterTransport struct{ next http.RoundTripper }
 
 func (t *retryAfterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
+	if err == nil && resp.StatusCode < 300 && r.Header.Get("Accept") == "text/event-stream" &&
+		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		resp.Body.Close() // a web page where a stream was asked for: base_url is wrong
+		return nil, errNotAPI
+	}
 	if err != nil || resp.StatusCode < 400 {
 		return resp, err
 	}

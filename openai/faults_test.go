@@ -64,7 +64,7 @@ func sse(tokens ...string) string {
 const eventStream = "text/event-stream"
 
 // safeTexts are the texts a user may be shown for a failed call.
-var safeTexts = []string{"try again", "openai.api_key", "openai.model", "billing", "/reset", "PROXY_TOKEN", "cancelled"}
+var safeTexts = []string{"try again", "openai.api_key", "openai.model", "billing", "/reset", "PROXY_TOKEN", "cancelled", "openai.base_url"}
 
 // checkSafe fails the test unless err's user text is one short sentence or two
 // from the client's list, without the key or anything from the answer.
@@ -114,7 +114,7 @@ func TestStreamWithBadDataLines(t *testing.T) {
 		{"non-JSON data line first", []rawAnswer{{200, eventStream, "data: hello\n\n"}}, "", 3},
 		{"a JSON completion instead of a stream", []rawAnswer{{200, "application/json",
 			`{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"buffered"},"finish_reason":"stop"}]}`}}, "", 3},
-		{"an HTML page with 200", []rawAnswer{{200, "text/html", "<html><body>Sign in to the Wi-Fi</body></html>"}}, "", 3},
+		{"an HTML page with 200", []rawAnswer{{200, "text/html", "<html><body>Sign in to the Wi-Fi</body></html>"}}, "", 1},
 		{"an empty answer", []rawAnswer{{200, eventStream, ""}}, "", 3},
 		{"only [DONE]", []rawAnswer{{200, eventStream, "data: [DONE]\n\n"}}, "", 3},
 		{"an error event with the key", []rawAnswer{{200, eventStream,
