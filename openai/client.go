@@ -7,7 +7,6 @@ package openai
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -44,10 +43,8 @@ type Options struct {
 
 // Client streams chat completions through the proxy. It is safe for concurrent use.
 type Client struct {
-	api  *goopenai.Client
-	opt  Options
-	key  string
-	base string
+	api *goopenai.Client
+	opt Options
 }
 
 // New returns a Client.
@@ -73,7 +70,7 @@ func New(opt Options) *Client {
 	cfg := goopenai.DefaultConfig(opt.APIKey)
 	cfg.BaseURL = strings.TrimRight(opt.BaseURL, "/")
 	cfg.HTTPClient = &wrapped
-	return &Client{api: goopenai.NewClientWithConfig(cfg), opt: opt, key: opt.APIKey, base: cfg.BaseURL}
+	return &Client{api: goopenai.NewClientWithConfig(cfg), opt: opt}
 }
 
 // Name is the configured model.
@@ -186,6 +183,3 @@ func toOpenAI(msgs []conversation.Message) []goopenai.ChatCompletionMessage {
 	}
 	return out
 }
-
-// String describes the client without its key.
-func (c *Client) String() string { return fmt.Sprintf("openai(%s, %s)", c.base, c.opt.Model) }

@@ -179,10 +179,10 @@ func retryable(err error) bool {
 
 // redact removes the API key from s.
 func (c *Client) redact(s string) string {
-	if c.key == "" {
+	if c.opt.APIKey == "" {
 		return s
 	}
-	return strings.ReplaceAll(s, c.key, "[redacted]")
+	return strings.ReplaceAll(s, c.opt.APIKey, "[redacted]")
 }
 
 // retryHint carries a response's Retry-After from the transport to the retry loop.

@@ -63,13 +63,6 @@ func (c *Clock) Advance(d time.Duration) {
 	c.notify()
 }
 
-// Waiters returns how many timers are pending.
-func (c *Clock) Waiters() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.waiters)
-}
-
 // WaitForWaiters blocks until at least n timers are pending or the timeout (real
 // time) passes; it reports whether they are.
 func (c *Clock) WaitForWaiters(n int, timeout time.Duration) bool {

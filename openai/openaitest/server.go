@@ -105,7 +105,6 @@ type Server struct {
 	handler  func(Request) Reply
 	requests []Request
 	canceled int
-	finished int
 }
 
 // NewServer starts a fake on loopback. Close it when done.
@@ -151,13 +150,6 @@ func (s *Server) Canceled() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.canceled
-}
-
-// Finished counts calls whose reply was streamed to the end.
-func (s *Server) Finished() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.finished
 }
 
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
@@ -251,9 +243,6 @@ func (s *Server) complete(w http.ResponseWriter, req Request, reply Reply) {
 			"message": map[string]any{"role": "assistant", "content": text}}},
 		"usage": usage(req, reply),
 	})
-	s.mu.Lock()
-	s.finished++
-	s.mu.Unlock()
 }
 
 func usage(req Request, reply Reply) map[string]int {

@@ -87,9 +87,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req Request, rep
 	if flusher != nil {
 		flusher.Flush()
 	}
-	s.mu.Lock()
-	s.finished++
-	s.mu.Unlock()
 }
 
 // cut drops the connection without ending the chunked body, as a broken network does.
