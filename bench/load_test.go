@@ -328,7 +328,7 @@ func countStored(t *testing.T, db *store.DB, chats []conversation.ChatID) int {
 // handler is what the adapters call: conversation.Engine.
 type handler interface {
 	Handle(ctx context.Context, req conversation.Request) error
-	HelpText() string
+	HelpText(ctx context.Context, chat conversation.ChatID) string
 }
 
 // countingHandler passes requests to the engine and records when each chat's

@@ -76,12 +76,12 @@ func slackMrkdwn(md string) string { return strings.ReplaceAll(md, "**", "*") }
 // baseURL through rt.
 func newEngine(t *testing.T, db *store.DB, baseURL string, rt http.RoundTripper, maxConcurrent int, log *slog.Logger) *conversation.Engine {
 	t.Helper()
-	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The memory test holds streams open for minutes: no stall watchdog cuts them.
-	model := openai.New(openai.Options{BaseURL: baseURL, APIKey: "sk-test", Model: "gpt-4o-mini",
+	model := openai.New(openai.Options{BaseURL: baseURL, APIKey: "sk-test", Model: "gpt-5.4-mini",
 		HTTPClient: &http.Client{Transport: rt}, StallTimeout: 10 * time.Minute})
 	return conversation.New(conversation.Config{MaxConcurrent: max(maxConcurrent, 16), Logger: log}, db, model, tokens)
 }
@@ -90,7 +90,7 @@ func newEngine(t *testing.T, db *store.DB, baseURL string, rt http.RoundTripper,
 // that heap measurements do not count them.
 func warmTokenizer(t *testing.T) {
 	t.Helper()
-	if _, err := openai.NewTokenCounter("gpt-4o-mini"); err != nil {
+	if _, err := openai.NewTokenCounter("gpt-5.4-mini"); err != nil {
 		t.Fatal(err)
 	}
 }

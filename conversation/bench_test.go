@@ -19,11 +19,11 @@ type instantModel struct{}
 
 func (instantModel) Name() string { return "instant" }
 
-func (instantModel) Stream(ctx context.Context, msgs []conversation.Message, onDelta func(string)) (conversation.Usage, error) {
+func (instantModel) Stream(ctx context.Context, req conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
 	for _, d := range []string{"Hello", ", this", " is", " an", " instant", " reply."} {
-		onDelta(d)
+		out.Text(d)
 	}
-	return conversation.Usage{PromptTokens: 10, CompletionTokens: 6}, nil
+	return conversation.Answer{Usage: conversation.Usage{PromptTokens: 10, CompletionTokens: 6}}, nil
 }
 
 // memHistory is an in-memory History, to measure the engine alone.
@@ -63,7 +63,7 @@ func (nopReply) Update(context.Context, string) error { return nil }
 func (nopReply) Finish(context.Context, string) error { return nil }
 
 func benchmarkTurns(b *testing.B, h conversation.History) {
-	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,34 +14,39 @@ const (
 	CommandHelp  = "help"
 	CommandReset = "reset"
 	CommandStop  = "stop"
-	CommandUsage = "usage"
+	CommandUsage   = "usage"
+	CommandModel   = "model"
+	CommandPersona = "persona"
 )
 
-// parseCommand reports the command a text starts with, if any. "/reset@bot" counts;
-// an unknown "/word" is not a command and goes to the model like any text.
-func parseCommand(text string) (string, bool) {
+// parseCommand reports the command a text starts with, if any, and its argument.
+// "/reset@bot" counts; an unknown "/word" is not a command and goes to the model
+// like any text.
+func parseCommand(text string) (cmd, arg string, ok bool) {
 	t := strings.TrimSpace(text)
 	if !strings.HasPrefix(t, "/") {
-		return "", false
+		return "", "", false
 	}
-	word, _, _ := strings.Cut(t[1:], " ")
-	word, _, _ = strings.Cut(word, "\n")
+	word, rest, _ := strings.Cut(t[1:], " ")
+	if w, r, found := strings.Cut(word, "\n"); found {
+		word, rest = w, r+" "+rest
+	}
 	word, _, _ = strings.Cut(word, "@")
 	switch word = strings.ToLower(word); word {
-	case CommandStart, CommandHelp, CommandReset, CommandStop, CommandUsage:
-		return word, true
+	case CommandStart, CommandHelp, CommandReset, CommandStop, CommandUsage, CommandModel, CommandPersona:
+		return word, strings.TrimSpace(rest), true
 	}
-	return "", false
+	return "", "", false
 }
 
 // IsCommand reports whether text is one of the engine's commands.
 func IsCommand(text string) bool {
-	_, ok := parseCommand(text)
+	_, _, ok := parseCommand(text)
 	return ok
 }
 
 // command answers a command at once, without waiting for the chat's running turn.
-func (e *Engine) command(ctx context.Context, req Request, cmd string) error {
+func (e *Engine) command(ctx context.Context, req Request, cmd, arg string) error {
 	switch cmd {
 	case CommandReset:
 		e.cancelTurn(ctx, req.Chat, errReset)
@@ -57,7 +62,11 @@ func (e *Engine) command(ctx context.Context, req Request, cmd string) error {
 		return e.finishNow(ctx, req.Reply, stopIdleText)
 	case CommandUsage:
 		return e.finishNow(ctx, req.Reply, e.usageText(ctx, req.UserID))
+	case CommandModel:
+		return e.modelCommand(ctx, req, arg)
+	case CommandPersona:
+		return e.personaCommand(ctx, req, arg)
 	default:
-		return e.finishNow(ctx, req.Reply, e.HelpText())
+		return e.finishNow(ctx, req.Reply, e.HelpText(ctx, req.Chat))
 	}
 }

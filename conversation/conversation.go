@@ -55,12 +55,45 @@ type Usage struct {
 	CompletionTokens int
 }
 
-// Model streams a chat completion. openai.Client implements it.
+// ModelRequest is one call to the model.
+type ModelRequest struct {
+	// Model names the model for this chat; empty means the Model's default.
+	Model string
+	// Instructions is the system prompt: the chat's persona or the configured one.
+	Instructions string
+	// Messages are the history and the new message, oldest first, without the
+	// system prompt.
+	Messages []Message
+}
+
+// ModelOutput receives what the model sends while it answers.
+type ModelOutput struct {
+	// Text receives each piece of the answer.
+	Text func(delta string)
+	// Reasoning receives each piece of the reasoning summary, when the model
+	// sends one. Nil ignores it.
+	Reasoning func(delta string)
+}
+
+// Answer is what a finished model call reports beside its text.
+type Answer struct {
+	Usage Usage
+	// Sources are the pages a web search cited, deduplicated, in order of first use.
+	Sources []Source
+}
+
+// Source is one cited web page.
+type Source struct {
+	URL   string
+	Title string // may be empty
+}
+
+// Model streams a completion. openai.Client implements it.
 type Model interface {
-	// Stream sends msgs and calls onDelta with each piece of text as it arrives.
+	// Stream sends req and calls out.Text with each piece of text as it arrives.
 	// Errors meant for users are *Error values.
-	Stream(ctx context.Context, msgs []Message, onDelta func(delta string)) (Usage, error)
-	// Name is the model's name, shown by /help.
+	Stream(ctx context.Context, req ModelRequest, out ModelOutput) (Answer, error)
+	// Name is the default model, used when a request names none.
 	Name() string
 }
 
@@ -155,6 +188,7 @@ const (
 type TurnStats struct {
 	Chat       ChatID
 	UserID     string
+	Model      string
 	Outcome    Outcome
 	Usage      Usage
 	FirstToken time.Duration // from the message to the first token (0: none came)

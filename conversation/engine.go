@@ -5,14 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Config tunes the Engine. Zero values take the defaults noted.
 type Config struct {
-	// SystemPrompt starts every context (optional).
+	// SystemPrompt starts every context (optional); a chat's persona replaces it.
 	SystemPrompt string
+	// Models lists the models a chat may pick with /model; empty means just the
+	// Model's default.
+	Models []string
+	// Personas maps a persona's name to its system prompt, for /persona.
+	Personas map[string]string
+	// Settings keeps each chat's model and persona; default in memory.
+	Settings Settings
 	// MaxContextTokens bounds system prompt + history + the new message + ReplyTokens.
 	// Default 16000.
 	MaxContextTokens int
@@ -63,6 +71,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Settings == nil {
+		c.Settings = &memorySettings{}
+	}
 }
 
 // Texts the engine answers with.
@@ -87,8 +98,9 @@ var (
 // Engine runs conversations: one turn at a time per chat, chats in parallel, with a
 // bounded number of model calls at once. It is safe for concurrent use.
 type Engine struct {
-	cfg     Config
-	history History
+	cfg      Config
+	history  History
+	settings Settings
 	model   Model
 	tokens  TokenCounter
 	log     *slog.Logger
@@ -121,8 +133,9 @@ func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 	base, cancel := context.WithCancelCause(context.Background())
 	delivery, stopDelivery := context.WithCancel(context.Background())
 	return &Engine{
-		cfg:     cfg,
-		history: h,
+		cfg:      cfg,
+		history:  h,
+		settings: cfg.Settings,
 		model:   m,
 		tokens:  tc,
 		log:     cfg.Logger,
@@ -140,8 +153,8 @@ func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 // answered at once; a message waits while its chat is busy (one at most: a further
 // one is told to wait). It returns ErrClosed once Shutdown has begun.
 func (e *Engine) Handle(ctx context.Context, req Request) error {
-	if cmd, ok := parseCommand(req.Text); ok {
-		return e.command(ctx, req, cmd)
+	if cmd, arg, ok := parseCommand(req.Text); ok {
+		return e.command(ctx, req, cmd, arg)
 	}
 	st, err := e.enter(ctx, req)
 	if st == nil || err != nil {
@@ -266,21 +279,35 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // finalGrace is how long Shutdown lets cut replies deliver their final text.
 const finalGrace = 10 * time.Second
 
-// HelpText is the platform-neutral help; adapters may add their own lines.
-func (e *Engine) HelpText() string {
-	return fmt.Sprintf("I answer with the model %s and remember this conversation.\n\n"+
-		"Send a message and watch the answer grow.\n"+
-		"/reset: forget this conversation and start over\n"+
-		"/stop: stop the answer in progress\n"+
-		"/usage: the tokens you used today\n"+
-		"/help: show this help", e.model.Name())
+// HelpText is the platform-neutral help for chat, with its model and persona;
+// adapters may add their own lines.
+func (e *Engine) HelpText(ctx context.Context, chat ChatID) string {
+	cs, err := e.setup(ctx, chat)
+	if err != nil {
+		cs = chatSetup{model: e.model.Name()}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "I answer with the model %s and remember this conversation.", cs.model)
+	if cs.persona != "" {
+		fmt.Fprintf(&b, " Persona: %s.", cs.persona)
+	}
+	b.WriteString("\n\nSend a message and watch the answer grow.\n" +
+		"/reset: forget this conversation and start over\n" +
+		"/stop: stop the answer in progress\n" +
+		"/model: show or switch this chat's model\n")
+	if len(e.cfg.Personas) > 0 {
+		b.WriteString("/persona: show or switch this chat's persona\n")
+	}
+	b.WriteString("/usage: the tokens you used today\n" +
+		"/help: show this help")
+	return b.String()
 }
 
 // turnDone logs one line per turn, without message text unless configured, and
 // tells the observer.
 func (e *Engine) turnDone(req Request, st TurnStats, reply string) {
 	attrs := []any{
-		"chat", string(req.Chat), "user", req.UserID, "model", e.model.Name(), "outcome", st.Outcome,
+		"chat", string(req.Chat), "user", req.UserID, "model", st.Model, "outcome", st.Outcome,
 		"tokens_in", st.Usage.PromptTokens, "tokens_out", st.Usage.CompletionTokens,
 		"first_token", st.FirstToken, "duration", st.Duration,
 	}

@@ -45,11 +45,11 @@ func (h *harness) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := openai.New(openai.Options{BaseURL: h.fake.BaseURL(), APIKey: "k", Model: "gpt-4o-mini", BackoffBase: time.Millisecond})
+	model := openai.New(openai.Options{BaseURL: h.fake.BaseURL(), APIKey: "k", Model: "gpt-5.4-mini", BackoffBase: time.Millisecond})
 	if h.cfg.Logger == nil {
 		h.cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,8 +83,13 @@ func (h *harness) start(chat, text string) (*conversationtest.Reply, chan error)
 	return r, errc
 }
 
+// contents lists a call's messages as "role:text", the Responses API's
+// instructions first as the system message.
 func contents(req openaitest.Request) []string {
 	var out []string
+	if req.Instructions != "" {
+		out = append(out, "system:"+req.Instructions)
+	}
 	for _, m := range req.Messages {
 		out = append(out, m.Role+":"+m.Content)
 	}
@@ -318,7 +323,7 @@ func TestHelpNamesModelAndReset(t *testing.T) {
 	h := newHarness(t, conversation.Config{})
 	for _, cmd := range []string{"/help", "/start", "/help@my_bot"} {
 		got := h.say(t, "c1", cmd)
-		if !strings.Contains(got, "gpt-4o-mini") || !strings.Contains(got, "/reset") {
+		if !strings.Contains(got, "gpt-5.4-mini") || !strings.Contains(got, "/reset") {
 			t.Errorf("%s answered %q", cmd, got)
 		}
 	}

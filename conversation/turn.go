@@ -44,8 +44,14 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	if text, over := e.overLimit(ctx, req.UserID); over {
 		return finish(text, "")
 	}
+	setup, err := e.setup(ctx, req.Chat)
+	if err != nil {
+		stats.Err = err
+		return finish(UserText(err), "")
+	}
+	stats.Model = setup.model
 	user := Message{Role: RoleUser, Content: req.Text, Name: req.UserName, Time: time.Now().UTC()}
-	msgs, err := e.buildContext(ctx, req.Chat, &user)
+	msgs, err := e.buildContext(ctx, req.Chat, setup.instructions, &user)
 	if err != nil {
 		stats.Err = err
 		return finish(UserText(err), "")
@@ -53,26 +59,36 @@ func (e *Engine) turn(req Request, st *chatState) error {
 
 	e.markPending(storeCtx, req.Chat, true)
 	defer e.markPending(storeCtx, req.Chat, false)
-	var text strings.Builder
-	usage, err := e.callModel(ctx, msgs, func(delta string) {
-		if stats.FirstToken == 0 {
-			stats.FirstToken = time.Since(start)
-		}
-		text.WriteString(delta)
-		p.Set(text.String())
+	var text, summary strings.Builder
+	show := func() { p.Set(composeReasoning(summary.String(), text.String())) }
+	answer, err := e.callModel(ctx, ModelRequest{Model: setup.model, Instructions: setup.instructions, Messages: msgs}, ModelOutput{
+		Text: func(delta string) {
+			if stats.FirstToken == 0 {
+				stats.FirstToken = time.Since(start)
+			}
+			text.WriteString(delta)
+			show()
+		},
+		Reasoning: func(delta string) {
+			summary.WriteString(delta)
+			show()
+		},
 	})
 	reply := text.String()
-	stats.Usage, stats.Err = e.spent(usage, msgs, reply), err
+	if err == nil {
+		reply += sourcesText(answer.Sources)
+	}
+	stats.Usage, stats.Err = e.spent(answer.Usage, setup.instructions, msgs, reply), err
 	e.addUsage(storeCtx, req.UserID, stats.Usage)
 	final, keep, outcome := e.outcome(ctx, reply, err)
 	stats.Outcome = outcome
-	finishErr := finish(final, reply)
+	finishErr := finish(composeReasoning(summary.String(), final), reply)
 	if keep == "" {
 		return finishErr
 	}
-	answer := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
-	answer.Tokens = e.count(answer)
-	if err := e.history.AppendTurn(storeCtx, req.Chat, user, answer); err != nil {
+	stored := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
+	stored.Tokens = e.count(stored)
+	if err := e.history.AppendTurn(storeCtx, req.Chat, user, stored); err != nil {
 		return errors.Join(fmt.Errorf("store turn: %w", err), finishErr)
 	}
 	return finishErr
@@ -111,26 +127,23 @@ func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, k
 }
 
 // callModel streams one completion within the engine's bound on concurrent calls.
-func (e *Engine) callModel(ctx context.Context, msgs []Message, onDelta func(string)) (Usage, error) {
+func (e *Engine) callModel(ctx context.Context, req ModelRequest, out ModelOutput) (Answer, error) {
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():
-		return Usage{}, ctx.Err()
+		return Answer{}, ctx.Err()
 	}
 	defer func() { <-e.slots }()
-	return e.model.Stream(ctx, msgs, onDelta)
+	return e.model.Stream(ctx, req, out)
 }
 
-// buildContext returns the system prompt, the newest history that fits the token
-// budget, and the user's message (whose token count it caches).
-func (e *Engine) buildContext(ctx context.Context, chat ChatID, user *Message) ([]Message, error) {
+// buildContext returns the newest history that fits the token budget beside the
+// instructions, and the user's message (whose token count it caches).
+func (e *Engine) buildContext(ctx context.Context, chat ChatID, instructions string, user *Message) ([]Message, error) {
 	budget := e.cfg.MaxContextTokens - e.cfg.ReplyTokens - replyPriming
-	var system []Message
 	used := 0
-	if e.cfg.SystemPrompt != "" {
-		sys := Message{Role: RoleSystem, Content: e.cfg.SystemPrompt}
-		used = e.count(sys)
-		system = append(system, sys)
+	if instructions != "" {
+		used = e.count(Message{Role: RoleSystem, Content: instructions})
 	}
 	user.Tokens = e.count(*user)
 	if used+user.Tokens > budget {
@@ -153,8 +166,7 @@ func (e *Engine) buildContext(ctx context.Context, chat ChatID, user *Message) (
 		used += n
 		first--
 	}
-	msgs := make([]Message, 0, len(system)+len(hist)-first+1)
-	msgs = append(msgs, system...)
+	msgs := make([]Message, 0, len(hist)-first+1)
 	msgs = append(msgs, hist[first:]...)
 	return append(msgs, *user), nil
 }

@@ -8,11 +8,14 @@ import (
 
 // spent is what a call cost: the model's own figures, or our count when the model
 // (or a compatible service) reports none.
-func (e *Engine) spent(u Usage, msgs []Message, reply string) Usage {
+func (e *Engine) spent(u Usage, instructions string, msgs []Message, reply string) Usage {
 	if u.PromptTokens > 0 || u.CompletionTokens > 0 {
 		return u
 	}
 	est := Usage{PromptTokens: replyPriming}
+	if instructions != "" {
+		est.PromptTokens += e.count(Message{Role: RoleSystem, Content: instructions})
+	}
 	for _, m := range msgs {
 		est.PromptTokens += e.count(m)
 	}

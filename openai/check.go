@@ -14,6 +14,8 @@ import (
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
+
+	"github.com/chatbot-dev/chatbot/conversation"
 )
 
 // ProxyHeader is the response header the chatbot Worker (proxy/worker.js) sets on
@@ -24,7 +26,7 @@ const (
 )
 
 // Checker makes the calls `chatbot check` needs: a model list and one short streamed
-// completion, without retries, recording the proxy's marker header and when each
+// reply, without retries, recording the proxy's marker header and when each
 // chunk of the stream arrives.
 type Checker struct {
 	client *Client
@@ -74,8 +76,10 @@ func (k *Checker) Models(ctx context.Context) (Listing, error) {
 
 // StreamProbe is what Checker.Stream measured.
 type StreamProbe struct {
-	Reply        string
-	FinishReason string
+	Reply string
+	// API is the API that answered: APIResponses, or APIChat when the server has
+	// no /responses (with openai.api auto) or the config asks for it.
+	API API
 	// FirstToken is the time from sending the request to the first text.
 	FirstToken time.Duration
 	// Arrivals are the times, since the request was sent, at which each chunk that
@@ -108,52 +112,34 @@ func (p StreamProbe) Buffered() bool {
 	return p.Judgeable() && p.Spread() < maxBufferedSpan
 }
 
-// Stream streams one completion of prompt, at most maxTokens long. Its errors are
+// Stream streams one reply to prompt on the configured API (with openai.api
+// auto, falling back to Chat Completions as the bot would). Its errors are
 // *CheckError values. Arrival times are taken as the bytes come off the network,
 // so a slow or busy client does not blur them.
-func (k *Checker) Stream(ctx context.Context, prompt string, maxTokens int) (StreamProbe, error) {
-	rec := &record{start: time.Now()}
-	ctx = context.WithValue(ctx, recordKey{}, rec)
-	req := goopenai.ChatCompletionRequest{
-		Model:               k.client.opt.Model,
-		Messages:            []goopenai.ChatCompletionMessage{{Role: goopenai.ChatMessageRoleUser, Content: prompt}},
-		MaxCompletionTokens: maxTokens,
-		Stream:              true,
-	}
-	stream, err := k.client.api.CreateChatCompletionStream(ctx, req)
-	if err != nil {
-		return StreamProbe{Proxy: rec.proxy()}, k.fail(err, rec)
-	}
-	defer stream.Close()
-	p := StreamProbe{Proxy: rec.proxy()}
-	var text []byte
+func (k *Checker) Stream(ctx context.Context, prompt string) (StreamProbe, error) {
+	req := conversation.ModelRequest{Model: k.client.opt.Model,
+		Messages: []conversation.Message{{Role: conversation.RoleUser, Content: prompt}}}
 	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) && p.FinishReason == "" {
-			err = errCut // go-openai also reports a body cut short as io.EOF
+		rec := &record{start: time.Now()}
+		var text strings.Builder
+		api := k.client.API()
+		_, _, _, err := k.client.streamOnce(context.WithValue(ctx, recordKey{}, rec), api, req,
+			conversation.ModelOutput{Text: func(d string) { text.WriteString(d) }})
+		if err != nil && k.client.fallBack(api, err) {
+			continue
 		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		p := StreamProbe{Reply: text.String(), API: api, Proxy: rec.proxy()}
 		if err != nil {
-			p.Reply = string(text)
 			return p, k.fail(err, rec)
 		}
-		for _, ch := range resp.Choices {
-			if ch.FinishReason != "" {
-				p.FinishReason = string(ch.FinishReason)
-			}
-			text = append(text, ch.Delta.Content...)
+		if rec.body != nil {
+			p.Arrivals = rec.body.textArrivals()
 		}
+		if len(p.Arrivals) > 0 {
+			p.FirstToken = p.Arrivals[0]
+		}
+		return p, nil
 	}
-	p.Reply = string(text)
-	if rec.body != nil {
-		p.Arrivals = rec.body.textArrivals()
-	}
-	if len(p.Arrivals) > 0 {
-		p.FirstToken = p.Arrivals[0]
-	}
-	return p, nil
 }
 
 // CheckError is a failed check call: the classified error, plus what a check needs
@@ -273,23 +259,30 @@ func (b *timedBody) pump() {
 	}
 }
 
-// hasText reports whether an SSE line is a chunk with text in it.
+// hasText reports whether an SSE line is an event with answer text in it: a
+// Responses API output_text delta or a Chat Completions chunk with content.
 func hasText(line []byte) bool {
 	data, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("data:"))
 	if !ok {
 		return false
 	}
-	var chunk struct {
+	var event struct {
+		Type    string `json:"type"`
+		Delta   any    `json:"delta"`
 		Choices []struct {
 			Delta struct {
 				Content string `json:"content"`
 			} `json:"delta"`
 		} `json:"choices"`
 	}
-	if json.Unmarshal(data, &chunk) != nil {
+	if json.Unmarshal(data, &event) != nil {
 		return false
 	}
-	for _, c := range chunk.Choices {
+	if event.Type == string(goopenai.ResponseStreamEventOutputTextDelta) {
+		d, _ := event.Delta.(string)
+		return d != ""
+	}
+	for _, c := range event.Choices {
 		if c.Delta.Content != "" {
 			return true
 		}

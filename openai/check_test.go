@@ -46,7 +46,7 @@ func bufferingProxy(t *testing.T, target string) *httptest.Server {
 
 func TestCheckerModelsListsAndSeesTheWorker(t *testing.T) {
 	fake := newFake(t)
-	fake.Models = []string{"gpt-4o-mini", "gpt-4o", "gpt-5"}
+	fake.Models = []string{"gpt-5.4-mini", "gpt-4o", "gpt-5"}
 	worker := markAsWorker(fake.Config.Handler)
 	defer worker.Close()
 	for _, tt := range []struct {
@@ -60,7 +60,7 @@ func TestCheckerModelsListsAndSeesTheWorker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := strings.Join(list.IDs, ","), "gpt-4o,gpt-4o-mini,gpt-5"; got != want {
+			if got, want := strings.Join(list.IDs, ","), "gpt-4o,gpt-5,gpt-5.4-mini"; got != want {
 				t.Errorf("IDs = %s, want %s", got, want)
 			}
 			if !list.Has("gpt-5") || list.Has("gpt-6") {
@@ -76,11 +76,11 @@ func TestCheckerModelsListsAndSeesTheWorker(t *testing.T) {
 func TestCheckerStreamMeasuresChunks(t *testing.T) {
 	fake := newFake(t)
 	fake.Enqueue(countReply(10 * time.Millisecond))
-	p, err := newChecker(fake.BaseURL(), "gpt-4o-mini").Stream(context.Background(), "count", 50)
+	p, err := newChecker(fake.BaseURL(), "gpt-5.4-mini").Stream(context.Background(), "count")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Arrivals) != 20 || !strings.HasPrefix(p.Reply, "a b c") || p.FinishReason != "stop" {
+	if len(p.Arrivals) != 20 || !strings.HasPrefix(p.Reply, "a b c") || p.API != openai.APIResponses {
 		t.Errorf("probe = %+v", p)
 	}
 	if p.FirstToken <= 0 || p.FirstToken != p.Arrivals[0] {
@@ -95,11 +95,24 @@ func TestCheckerStreamMeasuresChunks(t *testing.T) {
 	}
 }
 
+func TestCheckerStreamFallsBackToChat(t *testing.T) {
+	fake := newFake(t)
+	fake.NoResponses = true
+	fake.Enqueue(countReply(time.Millisecond))
+	p, err := newChecker(fake.BaseURL(), "gpt-5.4-mini").Stream(context.Background(), "count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.API != openai.APIChat || len(p.Arrivals) != 20 {
+		t.Errorf("probe = %+v, want 20 chunks on Chat Completions", p)
+	}
+}
+
 func TestCheckerStreamSeesBuffering(t *testing.T) {
 	fake := newFake(t)
 	fake.Enqueue(countReply(10 * time.Millisecond))
 	proxy := bufferingProxy(t, fake.URL)
-	p, err := newChecker(proxy.URL+"/v1", "gpt-4o-mini").Stream(context.Background(), "count", 50)
+	p, err := newChecker(proxy.URL+"/v1", "gpt-5.4-mini").Stream(context.Background(), "count")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +148,8 @@ func TestCheckerErrors(t *testing.T) {
 			if tt.reply != nil {
 				fake.Enqueue(*tt.reply)
 			}
-			k := openai.NewChecker(openai.Options{BaseURL: tt.base, APIKey: tt.key, Model: "gpt-4o-mini"})
-			_, err := k.Stream(context.Background(), "hi", 10)
+			k := openai.NewChecker(openai.Options{BaseURL: tt.base, APIKey: tt.key, Model: "gpt-5.4-mini"})
+			_, err := k.Stream(context.Background(), "hi")
 			var ce *openai.CheckError
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v, want a *CheckError", err)
@@ -155,7 +168,7 @@ func TestCheckerErrors(t *testing.T) {
 }
 
 func TestCheckerErrorKeepsTheNetworkCause(t *testing.T) {
-	_, err := newChecker("http://chatbot-check.invalid/v1", "gpt-4o-mini").Models(context.Background())
+	_, err := newChecker("http://chatbot-check.invalid/v1", "gpt-5.4-mini").Models(context.Background())
 	if openai.KindOf(err) != openai.KindUnreachable {
 		t.Fatalf("kind %s, want unreachable: %v", openai.KindOf(err), err)
 	}

@@ -1,6 +1,7 @@
 // Package openai is the bot's model: go-openai pointed at the owner's proxy
-// (openai.base_url), streaming, with retries before the first token, a stall
-// watchdog, and errors turned into short texts a user can act on.
+// (openai.base_url), streaming on the Responses API (or Chat Completions for
+// servers without it), with retries before the first token, a stall watchdog,
+// and errors turned into short texts a user can act on.
 // Nothing else in the project imports go-openai.
 package openai
 
@@ -8,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -20,11 +23,31 @@ import (
 
 var _ conversation.Model = (*Client)(nil)
 
+// API names the model API a Client speaks.
+type API string
+
+// The model APIs. APIAuto starts on the Responses API and switches to Chat
+// Completions for good when the server has no /responses.
+const (
+	APIAuto      API = "auto"
+	APIResponses API = "responses"
+	APIChat      API = "chat"
+)
+
 // Options configure a Client. Zero values take the defaults noted.
 type Options struct {
 	BaseURL string // e.g. https://ai-proxy.example.workers.dev/v1
 	APIKey  string // the OpenAI key, or the Worker's proxy token
-	Model   string
+	Model   string // the default model
+	// API is the model API; default APIAuto.
+	API API
+	// ReasoningEffort is sent as reasoning.effort (reasoning_effort on Chat
+	// Completions) when set.
+	ReasoningEffort string
+	// ReasoningSummary asks the Responses API for a streamed reasoning summary.
+	ReasoningSummary bool
+	// WebSearch offers the built-in web_search tool (Responses API only).
+	WebSearch bool
 	// MaxRetries is how often a call is retried on 429, 5xx or a connection error,
 	// before the first token only. Negative means none; zero means 3.
 	MaxRetries int
@@ -39,16 +62,23 @@ type Options struct {
 	// HTTPClient is the transport; default one without an overall timeout (streams
 	// are long), bounded by the watchdog and the caller's context instead.
 	HTTPClient *http.Client
+	// Logger receives the one line that says auto switched to Chat Completions.
+	Logger *slog.Logger
 }
 
-// Client streams chat completions through the proxy. It is safe for concurrent use.
+// Client streams model replies through the proxy. It is safe for concurrent use.
 type Client struct {
 	api *goopenai.Client
 	opt Options
+	// chatOnly is set once APIAuto finds that the server has no /responses.
+	chatOnly atomic.Bool
 }
 
 // New returns a Client.
 func New(opt Options) *Client {
+	if opt.API == "" {
+		opt.API = APIAuto
+	}
 	if opt.MaxRetries == 0 {
 		opt.MaxRetries = 3
 	}
@@ -60,6 +90,9 @@ func New(opt Options) *Client {
 	}
 	if opt.MaxRetryAfter <= 0 {
 		opt.MaxRetryAfter = 30 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
 	}
 	hc := opt.HTTPClient
 	if hc == nil {
@@ -73,41 +106,65 @@ func New(opt Options) *Client {
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opt: opt}
 }
 
-// Name is the configured model.
+// Name is the default model.
 func (c *Client) Name() string { return c.opt.Model }
 
-// Stream sends msgs and calls onDelta with each piece of the reply as it arrives.
-// Before the first token it retries 429, 5xx and connection errors with backoff and
-// jitter, honouring Retry-After. Its errors are *conversation.Error values whose
-// text is safe to show; none contains the key.
-func (c *Client) Stream(ctx context.Context, msgs []conversation.Message, onDelta func(string)) (conversation.Usage, error) {
-	req := goopenai.ChatCompletionRequest{
-		Model:         c.opt.Model,
-		Messages:      toOpenAI(msgs),
-		Stream:        true,
-		StreamOptions: &goopenai.StreamOptions{IncludeUsage: true},
+// API is the model API in use now: APIResponses or APIChat.
+func (c *Client) API() API {
+	if c.opt.API == APIChat || c.chatOnly.Load() {
+		return APIChat
+	}
+	return APIResponses
+}
+
+// Stream sends req and calls out.Text with each piece of the reply as it arrives.
+// Before the first output it retries 429, 5xx and connection errors with backoff
+// and jitter, honouring Retry-After. Its errors are *conversation.Error values
+// whose text is safe to show; none contains the key.
+func (c *Client) Stream(ctx context.Context, req conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
+	if req.Model == "" {
+		req.Model = c.opt.Model
 	}
 	for attempt := 0; ; attempt++ {
-		usage, started, retryAfter, err := c.streamOnce(ctx, req, onDelta)
+		api := c.API()
+		answer, started, retryAfter, err := c.streamOnce(ctx, api, req, out)
 		if err == nil {
-			return usage, nil
+			return answer, nil
+		}
+		if !started && c.fallBack(api, err) {
+			attempt--
+			continue
 		}
 		wait, retry := c.retryWait(attempt, retryAfter, err)
 		if started || !retry || ctx.Err() != nil {
-			return usage, c.userError(err)
+			return answer, c.userError(err)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return usage, c.userError(err)
+			return answer, c.userError(err)
 		case <-t.C:
 		}
 	}
 }
 
-// streamOnce makes one call. started reports whether any text reached onDelta.
-func (c *Client) streamOnce(ctx context.Context, req goopenai.ChatCompletionRequest, onDelta func(string)) (usage conversation.Usage, started bool, retryAfter time.Duration, err error) {
+// fallBack switches APIAuto to Chat Completions for good when the Responses call
+// failed because the server has no /responses (404 or 405 that is not about the
+// model). It reports whether the call should be made again.
+func (c *Client) fallBack(api API, err error) bool {
+	if c.opt.API != APIAuto || api != APIResponses || !noResponsesAPI(err) {
+		return false
+	}
+	if c.chatOnly.CompareAndSwap(false, true) {
+		c.opt.Logger.Info("openai: the server has no Responses API; using Chat Completions from now on",
+			"base_url", c.opt.BaseURL)
+	}
+	return true
+}
+
+// streamOnce makes one call. started reports whether any output reached out.
+func (c *Client) streamOnce(ctx context.Context, api API, req conversation.ModelRequest, out conversation.ModelOutput) (answer conversation.Answer, started bool, retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	hint := &retryHint{}
@@ -115,36 +172,61 @@ func (c *Client) streamOnce(ctx context.Context, req goopenai.ChatCompletionRequ
 	watchdog := time.AfterFunc(c.opt.StallTimeout, func() { cancel(errStalled) })
 	defer watchdog.Stop()
 
-	stream, err := c.api.CreateChatCompletionStream(ctx, req)
+	var stream modelStream
+	if api == APIChat {
+		stream, err = c.openChat(ctx, req)
+	} else {
+		stream, err = c.openResponse(ctx, req)
+	}
 	if err != nil {
-		return usage, false, hint.get(), causeOf(ctx, err)
+		return answer, false, hint.get(), causeOf(ctx, err)
 	}
 	defer stream.Close()
-	finished := false
+	st := &streamState{out: out}
 	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) && !finished {
+		err := stream.read(st)
+		switch {
+		case errors.Is(err, io.EOF) && !st.finished:
 			// go-openai also reports a body that ends without [DONE] as io.EOF.
-			return usage, started, 0, errCut
-		}
-		if errors.Is(err, io.EOF) {
-			return usage, started, 0, nil
-		}
-		if err != nil {
-			return usage, started, 0, causeOf(ctx, err)
+			return st.answer, st.started, 0, errCut
+		case errors.Is(err, io.EOF):
+			return st.answer, st.started, 0, nil
+		case err != nil:
+			return st.answer, st.started, 0, causeOf(ctx, err)
 		}
 		watchdog.Reset(c.opt.StallTimeout)
-		if resp.Usage != nil {
-			usage = conversation.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
-		}
-		for _, ch := range resp.Choices {
-			finished = finished || ch.FinishReason != ""
-			if d := ch.Delta.Content; d != "" {
-				started = true
-				onDelta(d)
-			}
-		}
 	}
+}
+
+// modelStream is one open stream of either API, read one event at a time.
+type modelStream interface {
+	// read reads one event into st; io.EOF ends the stream.
+	read(st *streamState) error
+	Close() error
+}
+
+// streamState is what a call has received so far.
+type streamState struct {
+	out      conversation.ModelOutput
+	answer   conversation.Answer
+	started  bool // output reached out: no retry from here
+	finished bool // the server said the reply is complete
+}
+
+func (st *streamState) text(delta string) {
+	if delta == "" {
+		return
+	}
+	st.started = true
+	st.out.Text(delta)
+}
+
+func (st *streamState) reasoning(delta string) {
+	if delta == "" || st.out.Reasoning == nil {
+		return
+	}
+	st.started = true
+	st.out.Reasoning(delta)
 }
 
 // causeOf prefers the watchdog's cause over the context error it produced.
@@ -170,16 +252,11 @@ func (c *Client) retryWait(attempt int, retryAfter time.Duration, err error) (ti
 	return backoff/2 + rand.N(backoff/2+1), true // "equal jitter"
 }
 
-// toOpenAI converts the engine's messages; a speaker's name goes in the text, as
-// OpenAI's name field allows only [a-zA-Z0-9_-].
-func toOpenAI(msgs []conversation.Message) []goopenai.ChatCompletionMessage {
-	out := make([]goopenai.ChatCompletionMessage, len(msgs))
-	for i, m := range msgs {
-		content := m.Content
-		if m.Name != "" && m.Role == conversation.RoleUser {
-			content = m.Name + ": " + content
-		}
-		out[i] = goopenai.ChatCompletionMessage{Role: string(m.Role), Content: content}
+// userContent is a message's text as the model sees it: a speaker's name goes in
+// the text, as OpenAI's name field allows only [a-zA-Z0-9_-].
+func userContent(m conversation.Message) string {
+	if m.Name != "" && m.Role == conversation.RoleUser {
+		return m.Name + ": " + m.Content
 	}
-	return out
+	return m.Content
 }

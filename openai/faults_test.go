@@ -24,7 +24,7 @@ type rawAnswer struct {
 	body   string
 }
 
-// rawModel starts a server answering chat completions with answers, in order
+// rawModel starts a server answering Chat Completions calls with answers, in order
 // (the last one again once they run out), and returns a client for it and the
 // count of calls.
 func rawModel(t *testing.T, opt openai.Options, answers ...rawAnswer) (*openai.Client, *atomic.Int32) {
@@ -38,7 +38,10 @@ func rawModel(t *testing.T, opt openai.Options, answers ...rawAnswer) (*openai.C
 		io.WriteString(w, a.body)
 	}))
 	t.Cleanup(srv.Close)
-	opt.BaseURL, opt.APIKey, opt.Model = srv.URL+"/v1", secretKey, "gpt-4o-mini"
+	opt.BaseURL, opt.APIKey, opt.Model = srv.URL+"/v1", secretKey, "gpt-5.4-mini"
+	if opt.API == "" {
+		opt.API = openai.APIChat // the bodies are Chat Completions chunks
+	}
 	if opt.BackoffBase == 0 {
 		opt.BackoffBase = time.Millisecond
 	}
@@ -173,7 +176,7 @@ func FuzzStreamBody(f *testing.F) {
 		c, _ := rawModel(t, openai.Options{MaxRetries: -1, StallTimeout: 2 * time.Second}, rawAnswer{200, eventStream, body})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err := c.Stream(ctx, []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}, func(string) {})
+		_, err := c.Stream(ctx, conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
 		if err != nil {
 			checkSafe(t, err)
 		}

@@ -156,11 +156,11 @@ func newEngine(t *testing.T, workerURL, key string) (*conversation.Engine, *open
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := openai.New(openai.Options{BaseURL: workerURL + "/v1", APIKey: key, Model: "gpt-4o-mini",
+	model := openai.New(openai.Options{BaseURL: workerURL + "/v1", APIKey: key, Model: "gpt-5.4-mini",
 		MaxRetries: -1, HTTPClient: &http.Client{Transport: identifyingTransport{}}})
 	engine := conversation.New(conversation.Config{TurnTimeout: time.Minute, Logger: slog.New(slog.DiscardHandler)},
 		db, model, tokens)
@@ -230,7 +230,7 @@ func TestWrongProxyTokenTellsTheOwner(t *testing.T) {
 	fake := newFake(t)
 	engine, model := newEngine(t, startWorker(t, keyInWorker(fake.URL)), "sk-an-openai-key-by-mistake")
 
-	_, err := model.Stream(context.Background(), []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}, func(string) {})
+	_, err := model.Stream(context.Background(), conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
 	if kind := openai.KindOf(err); kind != openai.KindProxyAuth {
 		t.Fatalf("kind %s, want %s: %v", kind, openai.KindProxyAuth, err)
 	}
@@ -264,7 +264,7 @@ func buildChatbot(t *testing.T) string {
 func runCheck(t *testing.T, bin, baseURL, key string) (int, string) {
 	t.Helper()
 	dir := t.TempDir()
-	config := fmt.Sprintf("openai:\n  base_url: %s\n  api_key: %s\n  model: gpt-4o-mini\nstore:\n  path: %s\n",
+	config := fmt.Sprintf("openai:\n  base_url: %s\n  api_key: %s\n  model: gpt-5.4-mini\nstore:\n  path: %s\n",
 		baseURL, key, filepath.Join(dir, "chatbot.db"))
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {

@@ -36,14 +36,15 @@ var (
 // Bucket names. Chats holds one nested bucket per chat, whose keys are big-endian
 // sequence numbers and whose values are JSON messages.
 var (
-	bucketMeta    = []byte("meta")
-	bucketChats   = []byte("chats")
-	bucketCursors = []byte("cursors")
-	bucketSeen    = []byte("seen")        // key → expiry time
-	bucketSeenAge = []byte("seen_by_age") // expiry time ‖ key → nil, soonest first
-	bucketUsage   = []byte("usage")       // user ‖ 0 ‖ YYYY-MM-DD → tokens
-	bucketPending = []byte("pending")     // chat → nil, while a reply is being written
-	keyVersion    = []byte("schema_version")
+	bucketMeta     = []byte("meta")
+	bucketChats    = []byte("chats")
+	bucketCursors  = []byte("cursors")
+	bucketSeen     = []byte("seen")        // key → expiry time
+	bucketSeenAge  = []byte("seen_by_age") // expiry time ‖ key → nil, soonest first
+	bucketUsage    = []byte("usage")       // user ‖ 0 ‖ YYYY-MM-DD → tokens
+	bucketPending  = []byte("pending")     // chat → nil, while a reply is being written
+	bucketSettings = []byte("settings")    // chat → JSON conversation.ChatSettings
+	keyVersion     = []byte("schema_version")
 )
 
 // Options tune Open.
@@ -93,7 +94,7 @@ func Open(path string, opt Options) (*DB, error) {
 // init creates the buckets and checks the schema version.
 func (db *DB) init() error {
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge, bucketUsage, bucketPending} {
+		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge, bucketUsage, bucketPending, bucketSettings} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -1,8 +1,11 @@
 package slack
 
 import (
+	"context"
 	"fmt"
 	"slices"
+
+	"github.com/chatbot-dev/chatbot/conversation"
 )
 
 // denied returns the note for a user who may not use the bot here, or "" if they
@@ -31,13 +34,13 @@ func (a *Adapter) denied(user, channel string, dm bool) string {
 }
 
 // helpText is the engine's help plus how the bot works in Slack.
-func (a *Adapter) helpText() string {
+func (a *Adapter) helpText(ctx context.Context, chat conversation.ChatID) string {
 	bot := "@" + a.botName
 	follow := "and I follow the thread without further mentions"
 	if !a.cfg.ReplyInThreadsWithoutMention {
 		follow = "and mention me again for each message there"
 	}
-	return a.engine.HelpText() + "\n\n" +
+	return a.engine.HelpText(ctx, chat) + "\n\n" +
 		"**In Slack**\n" +
 		"• Mention me (" + bot + ") in a channel and I answer in a thread, " + follow + ". " +
 		"Each thread is its own conversation.\n" +

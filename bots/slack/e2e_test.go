@@ -166,7 +166,7 @@ func TestHelp(t *testing.T) {
 	m := h.slack.Post(general, alice, h.mention("help"))
 	h.answered(m)
 	got := h.lastTexts(general, m.TS)
-	if len(got) != 1 || !strings.Contains(got[0], "gpt-4o-mini") || !strings.Contains(got[0], "*In Slack*") {
+	if len(got) != 1 || !strings.Contains(got[0], "gpt-5.4-mini") || !strings.Contains(got[0], "*In Slack*") {
 		t.Errorf("help %q", got)
 	}
 	if n := len(h.ai.Requests()); n != 0 {

@@ -38,11 +38,11 @@ func (h *harness) startTuned(mo openai.Options, ec conversation.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mo.BaseURL, mo.APIKey, mo.Model = h.modelURL, faultKey, "gpt-4o-mini"
+	mo.BaseURL, mo.APIKey, mo.Model = h.modelURL, faultKey, "gpt-5.4-mini"
 	ec.Logger = h.cfg.Logger
 	h.db = db
 	h.engine = conversation.New(ec, db, openai.New(mo), tokens)

@@ -156,7 +156,7 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 	rep := a.newReply(in, replyThread)
 	text, cmd := a.command(in)
 	if cmd == conversation.CommandHelp {
-		a.finish(ctx, rep, a.helpText())
+		a.finish(ctx, rep, a.helpText(ctx, chatID(in.team, in.channel, replyThread)))
 		return
 	}
 	req := conversation.Request{
@@ -285,7 +285,7 @@ func (a *Adapter) onSlash(ctx context.Context, cmd slackgo.SlashCommand) {
 	}
 	switch {
 	case name == conversation.CommandHelp:
-		a.finish(ctx, eph, a.helpText())
+		a.finish(ctx, eph, a.helpText(ctx, chatID(cmd.TeamID, cmd.ChannelID, "")))
 	case !dm:
 		a.finish(ctx, eph, a.channelResetNote())
 	default:

@@ -104,11 +104,11 @@ func (h *harness) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := openai.New(openai.Options{BaseURL: h.modelURL, APIKey: "sk-test", Model: "gpt-4o-mini", MaxRetries: -1})
+	model := openai.New(openai.Options{BaseURL: h.modelURL, APIKey: "sk-test", Model: "gpt-5.4-mini", MaxRetries: -1})
 	h.db = db
 	h.engine = conversation.New(conversation.Config{Logger: h.cfg.Logger}, db, model, tokens)
 	cfg := h.cfg

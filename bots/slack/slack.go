@@ -116,7 +116,7 @@ func (c *Config) setDefaults() {
 // Engine is what the adapter needs of conversation.Engine.
 type Engine interface {
 	Handle(ctx context.Context, req conversation.Request) error
-	HelpText() string
+	HelpText(ctx context.Context, chat conversation.ChatID) string
 }
 
 var _ Engine = (*conversation.Engine)(nil)

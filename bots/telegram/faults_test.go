@@ -51,7 +51,7 @@ func (h *harness) startTuned(tu tuning) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func (h *harness) startTuned(tu tuning) {
 	if mo.BaseURL == "" {
 		mo.BaseURL = h.ai.BaseURL()
 	}
-	mo.APIKey, mo.Model = faultKey, "gpt-4o-mini"
+	mo.APIKey, mo.Model = faultKey, "gpt-5.4-mini"
 	ec := tu.engine
 	ec.Logger = h.opt.Logger
 	h.db = db
@@ -204,7 +204,7 @@ func TestModelFaultsEndToEnd(t *testing.T) {
 	}
 }
 
-// garbageModel answers the first chat completion with a stream whose data lines
+// garbageModel answers the first Responses call with a stream whose data lines
 // are not JSON, then passes every call on to the fake.
 func garbageModel(t *testing.T, fake *openaitest.Server) string {
 	target, _ := url.Parse(fake.URL)
@@ -212,9 +212,10 @@ func garbageModel(t *testing.T, fake *openaitest.Server) string {
 	proxy.ErrorLog = log.New(io.Discard, "", 0)
 	var served atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/chat/completions") && served.CompareAndSwap(false, true) {
+		if strings.HasSuffix(r.URL.Path, "/responses") && served.CompareAndSwap(false, true) {
 			w.Header().Set("Content-Type", "text/event-stream")
-			fmt.Fprint(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Half\"}}]}\n\n")
+			fmt.Fprint(w, "event: response.output_text.delta\n"+
+				"data: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"delta\":\"Half\"}\n\n")
 			fmt.Fprint(w, "data: <html>502 Bad Gateway</html>\n\n")
 			return
 		}

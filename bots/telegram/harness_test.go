@@ -117,11 +117,11 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	tokens, err := openai.NewTokenCounter("gpt-4o-mini")
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	model := openai.New(openai.Options{BaseURL: h.ai.BaseURL(), APIKey: "sk-test", Model: "gpt-4o-mini",
+	model := openai.New(openai.Options{BaseURL: h.ai.BaseURL(), APIKey: "sk-test", Model: "gpt-5.4-mini",
 		HTTPClient: h.modelHTTP})
 	h.db = db
 	h.engine = conversation.New(conversation.Config{Logger: h.opt.Logger}, db, model, tokens)

@@ -30,8 +30,6 @@ const (
 	// probePrompt asks for a reply of about twenty tokens, so that it streams in
 	// enough chunks to tell a live stream from a buffered one.
 	probePrompt = "Count from 1 to 20, separated by spaces. Reply with the numbers only."
-	// probeMaxTokens keeps the probe cheap, with room for a reasoning model's thoughts.
-	probeMaxTokens = 200
 )
 
 // verdict is the outcome of one check.
@@ -151,6 +149,7 @@ func secretsRedactor(cfg *Config) *strings.Replacer {
 func checkModel(ctx context.Context, cfg *Config) []result {
 	o := cfg.OpenAI
 	k := openai.NewChecker(openai.Options{BaseURL: o.BaseURL, APIKey: o.APIKey, Model: o.Model,
+		API: openai.API(o.API), ReasoningEffort: o.ReasoningEffort, WebSearch: o.WebSearch,
 		HTTPClient: &http.Client{Timeout: checkTimeout}})
 	lctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	list, err := k.Models(lctx)
@@ -161,7 +160,7 @@ func checkModel(ctx context.Context, cfg *Config) []result {
 	}
 	out := []result{proxyPassed(cfg, list)}
 	sctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	probe, err := k.Stream(sctx, probePrompt, probeMaxTokens)
+	probe, err := k.Stream(sctx, probePrompt)
 	cancel()
 	return append(out, completionResults(cfg, list, probe, err)...)
 }
@@ -242,7 +241,7 @@ func similarModels(model string, ids []string, n int) []string {
 func completionPassed(model string, p openai.StreamProbe) result {
 	if strings.TrimSpace(p.Reply) == "" {
 		return result{verdict: warn, name: "completion",
-			text:  fmt.Sprintf("%s answered with no text (finish_reason %q)", model, p.FinishReason),
+			text:  fmt.Sprintf("%s answered with no text %s", model, apiName(p.API)),
 			hints: []string{"a reasoning model may spend the check's small token budget on thinking; the connection works"}}
 	}
 	reply := strings.Join(strings.Fields(p.Reply), " ")
@@ -250,8 +249,16 @@ func completionPassed(model string, p openai.StreamProbe) result {
 		reply = string(r[:32]) + "…"
 	}
 	return result{verdict: pass, name: "completion",
-		text: fmt.Sprintf("%s replied %q; first token after %s, %d chunks in %s",
-			model, reply, ms(p.FirstToken), len(p.Arrivals), ms(p.FirstToken+p.Spread()))}
+		text: fmt.Sprintf("%s replied %q %s; first token after %s, %d chunks in %s",
+			model, reply, apiName(p.API), ms(p.FirstToken), len(p.Arrivals), ms(p.FirstToken+p.Spread()))}
+}
+
+// apiName says which API answered, for the completion line.
+func apiName(api openai.API) string {
+	if api == openai.APIChat {
+		return "on the Chat Completions API"
+	}
+	return "on the Responses API (store: false)"
 }
 
 // streamingVerdict warns when the chunks arrived all at once: something between

@@ -50,7 +50,7 @@ func runCheck(t *testing.T, env map[string]string) (code int, stdout, stderr str
 		t.Fatal(err)
 	}
 	if env["MODEL"] == "" {
-		env["MODEL"] = "gpt-4o-mini"
+		env["MODEL"] = "gpt-5.4-mini"
 	}
 	if u := env["PLATFORM_URL"]; u != "" {
 		env["SLACK_URL"] = u + "/api/"
@@ -80,7 +80,7 @@ func countingFake(t *testing.T) *openaitest.Server {
 	t.Helper()
 	fake := openaitest.NewServer()
 	fake.APIKey = testOpenAIKey
-	fake.Models = []string{"gpt-4o", "gpt-4o-mini", "gpt-5"}
+	fake.Models = []string{"gpt-4o", "gpt-5.4-mini", "gpt-5"}
 	fake.SetHandler(func(openaitest.Request) openaitest.Reply {
 		r := openaitest.Text("1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20")
 		r.TokenDelay = 10 * time.Millisecond
@@ -196,8 +196,8 @@ func TestCheckAllGood(t *testing.T) {
 	}
 	for _, want := range []string{
 		"✓ proxy", "through the chatbot Worker", "3 models listed",
-		"✓ model      gpt-4o-mini is available",
-		`✓ completion gpt-4o-mini replied "1 2 3 4 5`, "first token after", "20 chunks",
+		"✓ model      gpt-5.4-mini is available",
+		`✓ completion gpt-5.4-mini replied "1 2 3 4 5`, "first token after", "20 chunks",
 		"✓ streaming", "@check_bot (id 123456)", "@chatbot (U0001) in team Acme (T0001)",
 		"✓ slack app", "all checks passed",
 	} {
@@ -267,8 +267,8 @@ func TestCheckNamesTheProblem(t *testing.T) {
 			want: []string{"the Worker answered HTTP 404 not_found", "must end in /v1"}},
 		{name: "OpenAI URL without /v1", env: map[string]string{"BASE": fake.URL},
 			want: []string{"does not point at an OpenAI API", "must end in /v1"}},
-		{name: "model not listed", env: map[string]string{"BASE": fake.BaseURL(), "MODEL": "gpt-4o-mni"},
-			want: []string{`✗ model      model "gpt-4o-mni" not found`, "listed models like it: gpt-4o-mini", "model_not_found"}},
+		{name: "model not listed", env: map[string]string{"BASE": fake.BaseURL(), "MODEL": "gpt-5.4-mni"},
+			want: []string{`✗ model      model "gpt-5.4-mni" not found`, "listed models like it: gpt-5.4-mini", "model_not_found"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t) })
@@ -313,7 +313,7 @@ func TestCheckCompletionFailures(t *testing.T) {
 			[]string{"✗ completion", "refused the check's request (HTTP 400 unsupported_parameter): Unsupported parameter"}},
 		{"region", openaitest.Error(403, "unsupported_country_region_territory", "Country, region, or territory not supported"),
 			[]string{"✗ completion", "OpenAI refuses the region", "send the calls through the Worker"}},
-		{"model gone", openaitest.Error(404, "model_not_found", "The model `gpt-4o-mini` does not exist or you do not have access to it."),
+		{"model gone", openaitest.Error(404, "model_not_found", "The model `gpt-5.4-mini` does not exist or you do not have access to it."),
 			[]string{"✓ proxy", "✗ completion", "the model was not found (HTTP 404 model_not_found)", "check openai.model"}},
 	}
 	for _, tt := range tests {

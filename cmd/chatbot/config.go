@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,14 +19,21 @@ type Config struct {
 	HTTP     HTTPConfig     `yaml:"http"`
 	Log      LogConfig      `yaml:"log"`
 	Limits   LimitsConfig   `yaml:"limits"`
+	// Personas maps a persona's name to its system prompt, for /persona.
+	Personas map[string]string `yaml:"personas"`
 }
 
 // OpenAIConfig is the model and the proxy it is reached through.
 type OpenAIConfig struct {
-	BaseURL               string   `yaml:"base_url"`
-	APIKey                string   `yaml:"api_key"`
-	Model                 string   `yaml:"model"`
-	SystemPrompt          string   `yaml:"system_prompt"`
+	BaseURL               string     `yaml:"base_url"`
+	APIKey                string     `yaml:"api_key"`
+	API                   string     `yaml:"api"`
+	Model                 string     `yaml:"model"`
+	Models                StringList `yaml:"models"`
+	ReasoningEffort       string     `yaml:"reasoning_effort"`
+	ReasoningSummary      bool       `yaml:"reasoning_summary"`
+	WebSearch             bool       `yaml:"web_search"`
+	SystemPrompt          string     `yaml:"system_prompt"`
 	MaxContextTokens      int      `yaml:"max_context_tokens"`
 	MaxReplyTokens        int      `yaml:"max_reply_tokens"`
 	MaxConcurrentRequests int      `yaml:"max_concurrent_requests"`
@@ -91,13 +99,18 @@ const (
 	defaultOpenAIURL   = "https://api.openai.com/v1"
 	defaultTelegramURL = "https://api.telegram.org"
 	defaultSlackURL    = "https://slack.com/api/"
+	defaultModel       = "gpt-5.4-mini"
 )
 
 // setDefaults fills the keys left empty.
 func (c *Config) setDefaults() {
 	o := &c.OpenAI
 	o.BaseURL = or(o.BaseURL, defaultOpenAIURL)
-	o.Model = or(o.Model, "gpt-4o-mini")
+	o.API = or(o.API, "auto")
+	o.Model = or(o.Model, defaultModel)
+	if !slices.Contains(o.Models, o.Model) {
+		o.Models = append(StringList{o.Model}, o.Models...)
+	}
 	o.MaxContextTokens = orInt(o.MaxContextTokens, 16000)
 	o.MaxReplyTokens = orInt(o.MaxReplyTokens, 1024)
 	o.MaxConcurrentRequests = orInt(o.MaxConcurrentRequests, 16)
@@ -134,7 +147,12 @@ type keyCheck struct {
 func (c *Config) validate() error {
 	checks := []keyCheck{
 		{"openai.base_url", checkURL(c.OpenAI.BaseURL)},
+		{"openai.api", oneOf(c.OpenAI.API, "auto", "responses", "chat")},
 		{"openai.model", nonEmpty(c.OpenAI.Model)},
+		{"openai.models", modelNames(c.OpenAI.Models)},
+		{"openai.reasoning_effort", effort(c.OpenAI.ReasoningEffort)},
+		{"openai.web_search", webSearch(c.OpenAI.WebSearch, c.OpenAI.API)},
+		{"openai.reasoning_summary", reasoningSummary(c.OpenAI.ReasoningSummary, c.OpenAI.API)},
 		{"openai.max_context_tokens", positive(c.OpenAI.MaxContextTokens)},
 		{"openai.max_reply_tokens", positive(c.OpenAI.MaxReplyTokens)},
 		{"openai.max_reply_tokens", below(c.OpenAI.MaxReplyTokens, c.OpenAI.MaxContextTokens, "openai.max_context_tokens")},
@@ -169,6 +187,7 @@ func (c *Config) validate() error {
 			checks = append(checks, keyCheck{"slack.app_token", prefixed(c.Slack.AppToken, "xapp-")})
 		}
 	}
+	checks = append(checks, personaChecks(c.Personas)...)
 	for _, ch := range checks {
 		if ch.err != nil {
 			return fmt.Errorf("config: %s: %w", ch.key, ch.err)

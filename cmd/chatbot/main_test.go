@@ -15,7 +15,7 @@ import (
 func writeConfig(t *testing.T, fake *openaitest.Server, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := "openai:\n  base_url: " + fake.BaseURL() + "\n  api_key: ${TEST_KEY}\n  model: gpt-4o-mini\n" +
+	cfg := "openai:\n  base_url: " + fake.BaseURL() + "\n  api_key: ${TEST_KEY}\n  model: gpt-5.4-mini\n" +
 		"store:\n  path: " + filepath.Join(dir, "data", "bot.db") + "\n" + extra
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

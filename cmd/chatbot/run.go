@@ -97,9 +97,12 @@ func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, 
 		db.Close()
 		return nil, err
 	}
-	model := newModel(cfg)
+	model := newModel(cfg, log)
 	engine := conversation.New(conversation.Config{
 		SystemPrompt:       cfg.OpenAI.SystemPrompt,
+		Models:             cfg.OpenAI.Models,
+		Personas:           cfg.Personas,
+		Settings:           db,
 		MaxContextTokens:   cfg.OpenAI.MaxContextTokens,
 		ReplyTokens:        cfg.OpenAI.MaxReplyTokens,
 		MaxConcurrent:      cfg.OpenAI.MaxConcurrentRequests,
@@ -114,13 +117,18 @@ func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, 
 	return &core{db: db, model: model, engine: engine}, nil
 }
 
-func newModel(cfg *Config) *openai.Client {
+func newModel(cfg *Config, log *slog.Logger) *openai.Client {
 	return openai.New(openai.Options{
-		BaseURL:      cfg.OpenAI.BaseURL,
-		APIKey:       cfg.OpenAI.APIKey,
-		Model:        cfg.OpenAI.Model,
-		MaxRetries:   cfg.OpenAI.MaxRetries,
-		StallTimeout: time.Duration(cfg.OpenAI.StallTimeout),
+		BaseURL:          cfg.OpenAI.BaseURL,
+		APIKey:           cfg.OpenAI.APIKey,
+		API:              openai.API(cfg.OpenAI.API),
+		Model:            cfg.OpenAI.Model,
+		ReasoningEffort:  cfg.OpenAI.ReasoningEffort,
+		ReasoningSummary: cfg.OpenAI.ReasoningSummary,
+		WebSearch:        cfg.OpenAI.WebSearch,
+		MaxRetries:       cfg.OpenAI.MaxRetries,
+		StallTimeout:     time.Duration(cfg.OpenAI.StallTimeout),
+		Logger:           log,
 	})
 }
 

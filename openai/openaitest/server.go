@@ -1,12 +1,14 @@
 // Package openaitest is a fake OpenAI API for tests, in the manner of
-// net/http/httptest: a loopback server speaking the Chat Completions API with
-// server-sent events, OpenAI's error format, and scripted faults (429 with
-// Retry-After, 500, 401, stalls, streams cut mid-way).
+// net/http/httptest: a loopback server speaking the Responses API and the Chat
+// Completions API with server-sent events as OpenAI sends them, OpenAI's error
+// format, and scripted faults (429 with Retry-After, 500, 401, stalls, streams
+// cut mid-way, a server without /responses).
 package openaitest
 
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,12 +22,32 @@ type Message struct {
 	Content string `json:"content"`
 }
 
-// Request is one chat completion call the fake received.
+// Request is one model call the fake received, on either API. For a Responses
+// call, Messages holds the input items' roles and texts and Instructions the
+// system prompt; Body is the whole JSON body as sent.
 type Request struct {
-	Model    string    `json:"model"`
-	Messages []Message `json:"messages"`
-	Stream   bool      `json:"stream"`
-	Header   http.Header
+	// API is "responses" or "chat".
+	API          string
+	Model        string    `json:"model"`
+	Messages     []Message `json:"messages"`
+	Stream       bool      `json:"stream"`
+	Instructions string
+	Body         map[string]any
+	Header       http.Header
+}
+
+// Field returns the value at a dotted path of the request's JSON body
+// ("store", "reasoning.effort"), or nil.
+func (r Request) Field(path string) any {
+	var v any = r.Body
+	for _, key := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[key]
+	}
+	return v
 }
 
 // LastUser returns the text of the request's last user message.
@@ -57,6 +79,18 @@ type Reply struct {
 	Cut        bool //
 	// StreamError sends an error event after the tokens, as OpenAI does mid-stream.
 	StreamError string
+
+	// Reasoning streams a reasoning summary before the text (Responses API only),
+	// one part per entry, each in word-sized deltas.
+	Reasoning []string
+	// Citations are url_citation annotations on the text (Responses API only).
+	Citations []Citation
+}
+
+// Citation is a url_citation annotation.
+type Citation struct {
+	URL   string
+	Title string
 }
 
 // Text is a Reply that streams s in word-sized tokens.
@@ -97,8 +131,12 @@ type Server struct {
 	*httptest.Server
 	// APIKey, when set, is required as "Bearer <APIKey>"; others get a 401.
 	APIKey string
-	// Models is what GET /v1/models lists; default the model "gpt-4o-mini".
+	// Models is what GET /v1/models lists and the calls accept; default the
+	// model "gpt-5.4-mini".
 	Models []string
+	// NoResponses makes /v1/responses answer 404, as servers with only Chat
+	// Completions (Ollama, vLLM, most compatible servers) do.
+	NoResponses bool
 
 	mu       sync.Mutex
 	queue    []Reply
@@ -109,10 +147,11 @@ type Server struct {
 
 // NewServer starts a fake on loopback. Close it when done.
 func NewServer() *Server {
-	s := &Server{Models: []string{"gpt-4o-mini"}}
+	s := &Server{Models: []string{"gpt-5.4-mini"}}
 	s.handler = func(r Request) Reply { return Text("You said: " + r.LastUser()) }
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	mux.HandleFunc("POST /v1/responses", s.responses)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "Unknown request URL: "+r.Method+" "+r.URL.Path)
@@ -138,7 +177,7 @@ func (s *Server) SetHandler(h func(Request) Reply) {
 	s.mu.Unlock()
 }
 
-// Requests returns the chat completion calls received so far.
+// Requests returns the model calls received so far, on both APIs.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -187,11 +226,42 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req Request
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+	raw, ok := decodeBody(w, r, &req)
+	if !ok {
 		return
 	}
-	req.Header = r.Header.Clone()
+	req.API, req.Body, req.Header = "chat", raw, r.Header.Clone()
+	reply, ok := s.take(w, req)
+	if !ok {
+		return
+	}
+	if !req.Stream {
+		s.complete(w, req, reply)
+		return
+	}
+	s.stream(w, r, req, reply)
+}
+
+// decodeBody reads a JSON body into v and into a generic map.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) (map[string]any, bool) {
+	var raw map[string]any
+	b, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(b, &raw)
+	}
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+		return nil, false
+	}
+	return raw, true
+}
+
+// take records req and picks its reply; it answers the errors itself (unknown
+// model, scripted HTTP errors) and then reports false.
+func (s *Server) take(w http.ResponseWriter, req Request) (Reply, bool) {
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	reply, queued := Reply{}, len(s.queue) > 0
@@ -206,20 +276,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !s.modelKnown(req.Model) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model))
-		return
+		return reply, false
 	}
 	if reply.Status != 0 {
 		if reply.RetryAfter != "" {
 			w.Header().Set("Retry-After", reply.RetryAfter)
 		}
 		writeError(w, reply.Status, reply.Type, reply.Code, reply.Message)
-		return
+		return reply, false
 	}
-	if !req.Stream {
-		s.complete(w, req, reply)
-		return
-	}
-	s.stream(w, r, req, reply)
+	return reply, true
 }
 
 func (s *Server) modelKnown(m string) bool {
@@ -246,7 +312,7 @@ func (s *Server) complete(w http.ResponseWriter, req Request, reply Reply) {
 }
 
 func usage(req Request, reply Reply) map[string]int {
-	in := 0
+	in := len(Tokenize(req.Instructions))
 	for _, m := range req.Messages {
 		in += len(Tokenize(m.Content)) + 4
 	}

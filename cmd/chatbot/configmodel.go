@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// modelNames checks openai.models: names without spaces, as /model NAME takes them.
+func modelNames(models []string) error {
+	for _, m := range models {
+		if m == "" || strings.ContainsFunc(m, unicode.IsSpace) {
+			return fmt.Errorf("model names may not be empty or hold spaces, got %q", m)
+		}
+	}
+	return nil
+}
+
+// effort checks openai.reasoning_effort: empty (not sent) or one lowercase word,
+// as the API's levels are (minimal, low, medium, high…); the model judges the rest.
+func effort(s string) error {
+	for _, r := range s {
+		if r < 'a' || r > 'z' {
+			return fmt.Errorf("must be a level such as low, medium or high, got %q", s)
+		}
+	}
+	return nil
+}
+
+// webSearch checks openai.web_search: the built-in tool exists only on the
+// Responses API.
+func webSearch(on bool, api string) error {
+	if on && api == "chat" {
+		return fmt.Errorf("the built-in web_search tool needs the Responses API; " +
+			"set openai.api to auto or responses, or turn web_search off")
+	}
+	return nil
+}
+
+// reasoningSummary checks openai.reasoning_summary: only the Responses API
+// streams a reasoning summary.
+func reasoningSummary(on bool, api string) error {
+	if on && api == "chat" {
+		return fmt.Errorf("reasoning summaries need the Responses API; " +
+			"set openai.api to auto or responses, or turn reasoning_summary off")
+	}
+	return nil
+}
+
+// personaChecks checks each persona: a name that /persona NAME can take and a
+// prompt.
+func personaChecks(personas map[string]string) []keyCheck {
+	names := make([]string, 0, len(personas))
+	for name := range personas {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var checks []keyCheck
+	for _, name := range names {
+		key := "personas." + name
+		switch {
+		case name == "" || strings.ContainsFunc(name, unicode.IsSpace) || len(name) > 40:
+			checks = append(checks, keyCheck{key, fmt.Errorf("a persona's name must be one word of at most 40 characters")})
+		case strings.EqualFold(name, "off"):
+			checks = append(checks, keyCheck{key, fmt.Errorf(`"off" is reserved: /persona off goes back to openai.system_prompt`)})
+		case strings.TrimSpace(personas[name]) == "":
+			checks = append(checks, keyCheck{key, fmt.Errorf("must be the persona's system prompt")})
+		}
+	}
+	return checks
+}
