@@ -10,10 +10,10 @@ import (
 // The platform-neutral commands. Adapters map their own forms ("/reset@bot",
 // Slack's "@bot reset") onto these texts.
 const (
-	CommandStart = "start"
-	CommandHelp  = "help"
-	CommandReset = "reset"
-	CommandStop  = "stop"
+	CommandStart   = "start"
+	CommandHelp    = "help"
+	CommandReset   = "reset"
+	CommandStop    = "stop"
 	CommandUsage   = "usage"
 	CommandModel   = "model"
 	CommandPersona = "persona"

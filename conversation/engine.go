@@ -101,10 +101,10 @@ type Engine struct {
 	cfg      Config
 	history  History
 	settings Settings
-	model   Model
-	tokens  TokenCounter
-	log     *slog.Logger
-	slots   chan struct{} // model-call semaphore
+	model    Model
+	tokens   TokenCounter
+	log      *slog.Logger
+	slots    chan struct{} // model-call semaphore
 
 	mu      sync.Mutex
 	chats   map[ChatID]*chatState
@@ -136,13 +136,13 @@ func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 		cfg:      cfg,
 		history:  h,
 		settings: cfg.Settings,
-		model:   m,
-		tokens:  tc,
-		log:     cfg.Logger,
-		slots:   make(chan struct{}, cfg.MaxConcurrent),
-		chats:   make(map[ChatID]*chatState),
-		base:    base,
-		cancel:  cancel,
+		model:    m,
+		tokens:   tc,
+		log:      cfg.Logger,
+		slots:    make(chan struct{}, cfg.MaxConcurrent),
+		chats:    make(map[ChatID]*chatState),
+		base:     base,
+		cancel:   cancel,
 
 		delivery:     delivery,
 		stopDelivery: stopDelivery,

@@ -34,12 +34,12 @@ type OpenAIConfig struct {
 	ReasoningSummary      bool       `yaml:"reasoning_summary"`
 	WebSearch             bool       `yaml:"web_search"`
 	SystemPrompt          string     `yaml:"system_prompt"`
-	MaxContextTokens      int      `yaml:"max_context_tokens"`
-	MaxReplyTokens        int      `yaml:"max_reply_tokens"`
-	MaxConcurrentRequests int      `yaml:"max_concurrent_requests"`
-	MaxRetries            int      `yaml:"max_retries"`
-	StallTimeout          Duration `yaml:"stall_timeout"`
-	TurnTimeout           Duration `yaml:"turn_timeout"`
+	MaxContextTokens      int        `yaml:"max_context_tokens"`
+	MaxReplyTokens        int        `yaml:"max_reply_tokens"`
+	MaxConcurrentRequests int        `yaml:"max_concurrent_requests"`
+	MaxRetries            int        `yaml:"max_retries"`
+	StallTimeout          Duration   `yaml:"stall_timeout"`
+	TurnTimeout           Duration   `yaml:"turn_timeout"`
 }
 
 // StoreConfig is the bbolt file.
