@@ -3,12 +3,19 @@
 //
 // Two modes, chosen by the Worker's secrets:
 //   - pass-through (no PROXY_TOKEN, no OPENAI_API_KEY): the caller's own
-//     Authorization header (its OpenAI key) goes upstream unchanged;
+//     Authorization header (its OpenAI key) goes upstream unchanged, and any
+//     GET, POST or DELETE under /v1/ is forwarded;
 //   - key-in-Worker (both set): the caller authenticates with
 //     "Authorization: Bearer <PROXY_TOKEN>" and the Worker sends
 //     "Authorization: Bearer <OPENAI_API_KEY>" upstream, so the real key
-//     never leaves Cloudflare.
+//     never leaves Cloudflare; only the calls chatbot makes (KEY_ROUTES) are
+//     forwarded.
 // Exactly one of the two set is a misconfiguration: every request gets a 500.
+//
+// In both modes only the request headers in FORWARDED_HEADERS go upstream, so
+// nothing that names the caller, its address or its language (X-Forwarded-For,
+// CF-Connecting-IP, Accept-Language, Cookie, ...) reaches OpenAI, whatever
+// the header's name.
 //
 // Vars: UPSTREAM (default https://api.openai.com; may carry a path prefix),
 // ALLOWED_ORIGINS (comma-separated origins, "*" or "none"; unset or empty means
@@ -21,35 +28,36 @@ const DEFAULT_UPSTREAM = 'https://api.openai.com';
 const PROXY_HEADER = 'x-proxy';
 const PROXY_NAME = 'chatbot-worker';
 
-// Request headers that identify the caller, its network or the page it runs
-// on. They are removed before the request goes upstream. Any other header
-// starting with "cf-" or "x-forwarded-" is removed as well (see isStripped).
-const STRIPPED_HEADERS = new Set([
-  'cf-connecting-ip',
-  'cf-connecting-ipv6',
-  'cf-ipcountry',
-  'cf-ray',
-  'cf-visitor',
-  'cf-worker',
-  'cf-ew-via',
-  'cdn-loop',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-real-ip',
-  'true-client-ip',
-  'x-client-ip',
-  'x-cluster-client-ip',
-  'forwarded',
-  'via',
-  'origin',
-  'referer',
-  'cookie',
-  // fetch() sets Host from the upstream URL; a caller's Host must not leak.
-  'host',
-]);
+// The only request headers sent upstream, per mode. Content-Type is copied
+// as is, so a multipart body keeps its boundary; fetch() sets Host and
+// Content-Length itself. OpenAI-Organization and OpenAI-Project pick the
+// account a key bills: the caller's own business in pass-through mode, but
+// in key-in-Worker mode they would let a caller choose for the owner's key.
+const COMMON_HEADERS = ['accept', 'accept-encoding', 'authorization', 'content-type', 'openai-beta', 'user-agent'];
+const FORWARDED_HEADERS = {
+  pass: [...COMMON_HEADERS, 'openai-organization', 'openai-project'],
+  key: COMMON_HEADERS,
+};
 
-const CORS_ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+// The methods forwarded in each mode (OPTIONS preflights are answered here).
+const METHODS = {
+  pass: ['GET', 'POST', 'DELETE'],
+  key: ['GET', 'POST'],
+};
+
+// What key-in-Worker mode forwards: the calls chatbot and `chatbot check` make.
+const KEY_ROUTES = [
+  { method: 'POST', path: /^\/v1\/responses$/ },
+  { method: 'POST', path: /^\/v1\/chat\/completions$/ },
+  { method: 'POST', path: /^\/v1\/audio\/transcriptions$/ },
+  { method: 'POST', path: /^\/v1\/images\/generations$/ },
+  { method: 'GET', path: /^\/v1\/models$/ },
+  { method: 'GET', path: /^\/v1\/models\/[^/]+$/ },
+];
+
+// Request headers a browser may send (answered in preflights). In
+// key-in-Worker mode openai-organization and openai-project are accepted but
+// dropped, like the x-stainless-* headers below, by upstreamHeaders.
 const CORS_ALLOW_HEADERS = [
   'authorization',
   'content-type',
@@ -63,83 +71,118 @@ const CORS_MAX_AGE = '86400';
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
 export default {
-  async fetch(request, env, ctx) {
+  async fetch(request, env) {
     const config = readConfig(env || {});
-    const origin = request.headers.get('origin');
-    const allowOrigin = config.ok ? corsOrigin(config, origin) : null;
-    const finish = (response) => decorate(response, allowOrigin);
-
-    if (!config.ok) {
-      return finish(errorResponse(500, config.error, 'server_error', 'proxy_misconfigured'));
-    }
-
-    const url = new URL(request.url);
-    // URL() has already resolved dot segments (also percent-encoded ones), so
-    // this check cannot be bypassed with /v1/../something.
-    const forwarded = url.pathname === '/v1' || url.pathname.startsWith('/v1/');
-
-    if (isPreflight(request)) {
-      if (!forwarded) {
-        return finish(notFound(request, url));
-      }
-      return finish(preflight(request, allowOrigin));
-    }
-    if (!forwarded) {
-      return finish(notFound(request, url));
-    }
-
-    const headers = new Headers();
-    for (const [name, value] of request.headers) {
-      if (!isStripped(name)) {
-        headers.append(name, value);
-      }
-    }
-
-    if (config.mode === 'key') {
-      if (!(await tokenMatches(request.headers.get('authorization'), config.proxyToken))) {
-        return finish(errorResponse(
-          401,
-          'Incorrect proxy token: send "Authorization: Bearer <PROXY_TOKEN>" with the token set ' +
-            'on this Worker (wrangler secret put PROXY_TOKEN), not an OpenAI API key.',
-          'invalid_request_error',
-          'invalid_proxy_token',
-        ));
-      }
-      headers.set('authorization', `Bearer ${config.apiKey}`);
-    }
-
-    const target = config.upstream + url.pathname + url.search;
-    const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
-    let upstream;
-    try {
-      upstream = await fetch(target, {
-        method: request.method,
-        headers,
-        // Streamed, never buffered: workerd accepts a ReadableStream body
-        // without the `duplex: 'half'` option that Node's fetch requires.
-        body: hasBody ? request.body : null,
-        // Hand redirects to the caller instead of following them here.
-        redirect: 'manual',
-      });
-    } catch (err) {
-      console.error(`upstream fetch failed: ${err && err.message}`);
-      return finish(errorResponse(
-        502,
-        'The proxy could not reach the upstream API. Check the UPSTREAM variable and try again.',
-        'server_error',
-        'upstream_unreachable',
-      ));
-    }
-
-    // Status, body and headers pass through unchanged (errors included); the
-    // body is the upstream stream itself, so SSE chunks flow as they arrive.
-    return finish(new Response(NULL_BODY_STATUSES.has(upstream.status) ? null : upstream.body, {
-      status: upstream.status,
-      statusText: upstream.statusText,
-      headers: new Headers(upstream.headers),
-    }));
+    const allowOrigin = config.ok ? corsOrigin(config, request.headers.get('origin')) : null;
+    return decorate(await handle(request, config, allowOrigin), allowOrigin);
   },
 };
+
+// handle answers one request: it refuses what must not go upstream, with an
+// error in OpenAI's shape, and forwards the rest.
+async function handle(request, config, allowOrigin) {
+  if (!config.ok) {
+    return errorResponse(500, config.error, 'server_error', 'proxy_misconfigured');
+  }
+  if (isUnsafePath(request.url)) {
+    return errorResponse(400, 'Invalid URL: this proxy refuses paths with percent-encoded slashes ' +
+      '(%2F), backslashes or dot segments (. and ..).', 'invalid_request_error', 'invalid_path');
+  }
+  const url = new URL(request.url);
+  if (url.pathname !== '/v1' && !url.pathname.startsWith('/v1/')) {
+    return notFound(request, url);
+  }
+  if (isPreflight(request)) {
+    return preflight(request, config, allowOrigin);
+  }
+  if (!METHODS[config.mode].includes(request.method)) {
+    return methodNotAllowed(request, url, METHODS[config.mode]);
+  }
+  if (config.mode === 'key') {
+    const refusal = await refuseInKeyMode(request, config, url);
+    if (refusal !== null) {
+      return refusal;
+    }
+  }
+  return forward(request, config, url);
+}
+
+// refuseInKeyMode answers a caller without the proxy token, or a call outside
+// KEY_ROUTES, and returns null for a call that may spend the owner's key.
+async function refuseInKeyMode(request, config, url) {
+  if (!(await tokenMatches(request.headers.get('authorization'), config.proxyToken))) {
+    return errorResponse(
+      401,
+      'Incorrect proxy token: send "Authorization: Bearer <PROXY_TOKEN>" with the token set ' +
+        'on this Worker (wrangler secret put PROXY_TOKEN), not an OpenAI API key.',
+      'invalid_request_error',
+      'invalid_proxy_token',
+    );
+  }
+  const routes = KEY_ROUTES.filter((route) => route.path.test(url.pathname));
+  if (routes.length === 0) {
+    return errorResponse(
+      403,
+      `${request.method} ${url.pathname} is not forwarded: in key-in-Worker mode this proxy ` +
+        'forwards only the calls chatbot makes (see DEPLOY.md).',
+      'invalid_request_error',
+      'path_not_allowed',
+    );
+  }
+  if (!routes.some((route) => route.method === request.method)) {
+    return methodNotAllowed(request, url, routes.map((route) => route.method));
+  }
+  return null;
+}
+
+// forward sends the request upstream with the allowed headers only and
+// returns the upstream answer as it comes.
+async function forward(request, config, url) {
+  const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
+  let upstream;
+  try {
+    upstream = await fetch(config.upstream + url.pathname + url.search, {
+      method: request.method,
+      headers: upstreamHeaders(request, config),
+      // Streamed, never buffered: workerd accepts a ReadableStream body
+      // without the `duplex: 'half'` option that Node's fetch requires.
+      body: hasBody ? request.body : null,
+      // Hand redirects to the caller instead of following them here.
+      redirect: 'manual',
+    });
+  } catch (err) {
+    console.error(`upstream fetch failed: ${err && err.message}`);
+    return errorResponse(
+      502,
+      'The proxy could not reach the upstream API. Check the UPSTREAM variable and try again.',
+      'server_error',
+      'upstream_unreachable',
+    );
+  }
+  // Status, body and headers pass through unchanged (errors included); the
+  // body is the upstream stream itself, so SSE events flow as they arrive.
+  return new Response(NULL_BODY_STATUSES.has(upstream.status) ? null : upstream.body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: new Headers(upstream.headers),
+  });
+}
+
+// upstreamHeaders copies the mode's FORWARDED_HEADERS and, in key-in-Worker
+// mode, puts the real key in place of the proxy token.
+function upstreamHeaders(request, config) {
+  const headers = new Headers();
+  for (const name of FORWARDED_HEADERS[config.mode]) {
+    const value = request.headers.get(name);
+    if (value !== null) {
+      headers.set(name, value);
+    }
+  }
+  if (config.mode === 'key') {
+    headers.set('authorization', `Bearer ${config.apiKey}`);
+  }
+  return headers;
+}
 
 // readConfig validates the Worker's bindings once per request (they are
 // cheap to read) and returns either {ok: true, mode, ...} or {ok: false, error}.
@@ -193,9 +236,16 @@ function nonEmpty(value) {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 }
 
-function isStripped(name) {
-  const lower = name.toLowerCase();
-  return STRIPPED_HEADERS.has(lower) || lower.startsWith('cf-') || lower.startsWith('x-forwarded-');
+// isUnsafePath reports whether the path as the caller sent it (workerd does
+// not normalise request.url) holds an encoded slash or backslash, a
+// backslash, or a dot segment ("." or "..", also percent-encoded): URL() or
+// upstream would turn those into another path than the one checked here.
+function isUnsafePath(rawUrl) {
+  const path = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/i.exec(rawUrl)?.[1] ?? '';
+  if (/%2f|%5c|\\/i.test(path)) {
+    return true;
+  }
+  return path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
 }
 
 // tokenMatches checks "Authorization: Bearer <token>" against the proxy token
@@ -241,16 +291,17 @@ function corsOrigin(config, origin) {
   return list.includes('*') || list.includes(origin) ? origin : null;
 }
 
-function preflight(request, allowOrigin) {
+function preflight(request, config, allowOrigin) {
   const headers = new Headers();
   if (allowOrigin !== null) {
     // The fixed list, plus the x-stainless-* telemetry headers that OpenAI's
-    // own SDKs send from a browser, when the preflight asks for them.
+    // own SDKs send from a browser, when the preflight asks for them (so the
+    // browser sends the request; they are not forwarded upstream).
     const requested = (request.headers.get('access-control-request-headers') || '')
       .split(',')
       .map((s) => s.trim().toLowerCase())
       .filter((s) => s.startsWith('x-stainless-'));
-    headers.set('access-control-allow-methods', CORS_ALLOW_METHODS);
+    headers.set('access-control-allow-methods', [...METHODS[config.mode], 'OPTIONS'].join(', '));
     headers.set('access-control-allow-headers', [...CORS_ALLOW_HEADERS, ...requested].join(', '));
     headers.set('access-control-max-age', CORS_MAX_AGE);
   }
@@ -283,12 +334,23 @@ function notFound(request, url) {
   );
 }
 
+// methodNotAllowed answers 405 with the methods the path does take in Allow.
+function methodNotAllowed(request, url, allowed) {
+  return errorResponse(
+    405,
+    `Method ${request.method} is not allowed for ${url.pathname} on this proxy; use ${allowed.join(' or ')}.`,
+    'invalid_request_error',
+    'method_not_allowed',
+    { allow: allowed.join(', ') },
+  );
+}
+
 // errorResponse builds an error in the shape the OpenAI API uses, so OpenAI
 // client libraries parse and report it like one of the API's own.
-function errorResponse(status, message, type, code) {
+function errorResponse(status, message, type, code, headers = {}) {
   const body = JSON.stringify({ error: { message, type, param: null, code } });
   return new Response(body, {
     status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
   });
 }

@@ -7,13 +7,15 @@ import http from 'node:http';
 /**
  * Sends one request.
  * @param {string} url
- * @param {{method?: string, headers?: Record<string,string>, body?: string,
+ * @param {{method?: string, headers?: Record<string,string>, body?: string|Buffer,
  *   rawPath?: string, timeoutMs?: number}} [opts] rawPath replaces the URL's
  *   path and query, unnormalised.
  * @returns {Promise<{status: number, headers: http.IncomingHttpHeaders,
- *   raw: Buffer, body: string, json: () => any, chunks: {at: number, text: string}[]}>}
- *   body is raw as UTF-8 (nothing is decompressed); chunks: the body as it
- *   arrived, with ms since the request was sent.
+ *   raw: Buffer, body: string, json: () => any, started: number,
+ *   chunks: {at: number, text: string}[]}>}
+ *   body is raw as UTF-8 (nothing is decompressed); started: performance.now()
+ *   when the request was sent; chunks: the body as it arrived, with ms since
+ *   started.
  */
 export function request(url, { method = 'GET', headers = {}, body, rawPath, timeoutMs = 10000 } = {}) {
   return new Promise((resolve, reject) => {
@@ -34,6 +36,7 @@ export function request(url, { method = 'GET', headers = {}, body, rawPath, time
           raw,
           body: text,
           json: () => JSON.parse(text),
+          started,
           chunks: chunks.map(({ at, data }) => ({ at, text: data.toString('utf8') })),
         });
       });
