@@ -27,6 +27,8 @@ type harness struct {
 	db     *store.DB
 	path   string
 	cfg    conversation.Config
+	// modelOpt tunes the model client (BaseURL, key and model are set by open).
+	modelOpt openai.Options
 }
 
 func newHarness(t *testing.T, cfg conversation.Config) *harness {
@@ -49,7 +51,10 @@ func (h *harness) open(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := openai.New(openai.Options{BaseURL: h.fake.BaseURL(), APIKey: "k", Model: "gpt-5.4-mini", BackoffBase: time.Millisecond})
+	opt := h.modelOpt
+	opt.BaseURL, opt.APIKey, opt.Model, opt.BackoffBase = h.fake.BaseURL(), "k", "gpt-5.4-mini", time.Millisecond
+	model := openai.New(opt)
+	h.cfg.Settings = db
 	if h.cfg.Logger == nil {
 		h.cfg.Logger = slog.New(slog.DiscardHandler)
 	}

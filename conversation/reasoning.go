@@ -57,6 +57,9 @@ func SplitReasoning(text string) (summary, answer string) {
 	return strings.Join(lines, "\n"), strings.TrimPrefix(rest, "\n")
 }
 
+// linkEscaper keeps a URL inside a Markdown <…> link destination.
+var linkEscaper = strings.NewReplacer(" ", "%20", "<", "%3C", ">", "%3E", "\n", "")
+
 // sourcesText is the list of a web search's sources, as Markdown links.
 func sourcesText(sources []Source) string {
 	if len(sources) == 0 {
@@ -70,7 +73,7 @@ func sourcesText(sources []Source) string {
 			title = s.URL
 		}
 		title = strings.NewReplacer("[", "(", "]", ")", "\n", " ").Replace(title)
-		fmt.Fprintf(&b, "\n%d. [%s](<%s>)", i+1, title, s.URL)
+		fmt.Fprintf(&b, "\n%d. [%s](<%s>)", i+1, title, linkEscaper.Replace(s.URL))
 	}
 	return b.String()
 }

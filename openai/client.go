@@ -137,13 +137,13 @@ func (c *Client) Stream(ctx context.Context, req conversation.ModelRequest, out 
 		}
 		wait, retry := c.retryWait(attempt, retryAfter, err)
 		if started || !retry || ctx.Err() != nil {
-			return answer, c.userError(err)
+			return answer, c.userError(err, req.Model)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return answer, c.userError(err)
+			return answer, c.userError(err, req.Model)
 		case <-t.C:
 		}
 	}

@@ -68,11 +68,16 @@ func KindOf(err error) Kind {
 	return KindUnknown
 }
 
-// userError classifies err and wraps it in a *conversation.Error with a safe text.
-func (c *Client) userError(err error) error {
+// userError classifies err and wraps it in a *conversation.Error with a safe text;
+// where the model refused something the config asks for, the text names the key.
+func (c *Client) userError(err error, model string) error {
 	e := classify(err)
 	e.msg = c.redact(e.msg)
-	return &conversation.Error{Text: userTexts[e.Kind], Err: e}
+	text := userTexts[e.Kind]
+	if hint := configHint(err, e.Kind, model); hint != "" {
+		text = hint
+	}
+	return &conversation.Error{Text: text, Err: e}
 }
 
 var userTexts = map[Kind]string{
@@ -133,6 +138,8 @@ func kindOfStatus(status int, code, typ, msg string) Kind {
 	switch {
 	case code == "invalid_proxy_token":
 		return KindProxyAuth
+	case code == "path_not_allowed" || code == "invalid_path":
+		return KindBadProxy // the Worker refuses a call it does not forward
 	case code == "insufficient_quota" || typ == "insufficient_quota":
 		return KindQuota
 	case code == "model_not_found":

@@ -56,7 +56,8 @@ func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt str
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			r := &reply{out: out}
+			r := &reply{out: out, tty: prompt != ""}
+			r.thinking()
 			req := conversation.Request{Chat: Chat, UserID: "terminal", Text: line, Reply: r, UpdateEvery: updateEvery}
 			if err := h.Handle(context.WithoutCancel(ctx), req); err != nil {
 				fmt.Fprintf(out, "(error: %v)\n", err)
@@ -67,30 +68,75 @@ func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt str
 
 var _ conversation.Reply = (*reply)(nil)
 
+// ANSI codes for an interactive terminal.
+const (
+	dim       = "\x1b[2m"
+	plain     = "\x1b[0m"
+	clearLine = "\r\x1b[K"
+)
+
 // reply prints the part of the text not printed yet. When a text does not extend
 // what is on screen (a note replaced the partial reply), it starts a new line.
+// On a terminal (tty), a status line shows until the first text, and a
+// reasoning summary is dimmed.
 type reply struct {
 	mu      sync.Mutex
 	out     io.Writer
+	tty     bool
+	status  bool // the thinking line is on screen
 	printed string
+}
+
+// thinking shows a status line until the first text.
+func (r *reply) thinking() {
+	if r.tty {
+		io.WriteString(r.out, dim+"thinking…"+plain)
+		r.status = true
+	}
 }
 
 func (r *reply) Update(ctx context.Context, text string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.show(text)
+	r.show(r.render(text))
 	return nil
 }
 
 func (r *reply) Finish(ctx context.Context, text string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.show(text)
+	shown := r.render(text)
+	r.show(shown)
+	if r.tty && strings.HasPrefix(shown, dim) && !strings.Contains(shown, plain) {
+		io.WriteString(r.out, plain) // a reply that is all reasoning
+	}
 	_, err := fmt.Fprintln(r.out)
 	return err
 }
 
+// render marks the reasoning summary: dimmed on a terminal. The dimming stays
+// open while the summary grows, so that each text extends the one before.
+func (r *reply) render(text string) string {
+	summary, answer := conversation.SplitReasoning(text)
+	if summary == "" {
+		return text
+	}
+	on, off := "", ""
+	if r.tty {
+		on, off = dim, plain
+	}
+	shown := on + conversation.ReasoningMark + summary
+	if answer != "" {
+		shown += off + "\n\n" + answer
+	}
+	return shown
+}
+
 func (r *reply) show(text string) {
+	if r.status {
+		io.WriteString(r.out, clearLine)
+		r.status = false
+	}
 	if rest, ok := strings.CutPrefix(text, r.printed); ok {
 		io.WriteString(r.out, rest)
 	} else {

@@ -59,6 +59,10 @@ func TestConfigDefaults(t *testing.T) {
 		{"store.max_messages_per_chat", cfg.Store.MaxMessagesPerChat, 500},
 		{"openai.stall_timeout", time.Duration(cfg.OpenAI.StallTimeout), time.Minute},
 		{"slack.reply_in_threads_without_mention", *cfg.Slack.ReplyInThreadsWithoutMention, true},
+		{"openai.model", cfg.OpenAI.Model, "gpt-5.4-mini"},
+		{"openai.api", cfg.OpenAI.API, "auto"},
+		{"openai.models", strings.Join(cfg.OpenAI.Models, ","), "gpt-5.4-mini"},
+		{"openai.reasoning_effort", cfg.OpenAI.ReasoningEffort, ""},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -104,6 +108,14 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"log:\n  level: loud\n", "log.level"},
 		{"http: 8080\n", "http"},
 		{"limits:\n  daily_tokens_per_user: -1\n", "limits.daily_tokens_per_user"},
+		{"openai:\n  api: completions\n", "openai.api"},
+		{"openai:\n  api: chat\n  web_search: true\n", "openai.web_search"},
+		{"openai:\n  api: chat\n  reasoning_summary: true\n", "openai.reasoning_summary"},
+		{"openai:\n  reasoning_effort: 'very high'\n", "openai.reasoning_effort"},
+		{"openai:\n  models: ['gpt 5']\n", "openai.models"},
+		{"personas:\n  'off': be quiet\n", "personas.off"},
+		{"personas:\n  pirate: ''\n", "personas.pirate"},
+		{"personas: [a, b]\n", "personas"},
 	}
 	for _, tt := range tests {
 		_, err := parseConfig([]byte(tt.yaml), env(nil))

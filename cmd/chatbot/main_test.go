@@ -14,9 +14,15 @@ import (
 // writeConfig writes a config for the fake OpenAI server and returns its path.
 func writeConfig(t *testing.T, fake *openaitest.Server, extra string) string {
 	t.Helper()
+	return writeConfigOpenAI(t, fake, "store:\n  path: "+filepath.Join(t.TempDir(), "data", "bot.db")+"\n"+extra)
+}
+
+// writeConfigOpenAI writes a config whose openai section goes on with rest (keys
+// indented by two spaces, then other sections).
+func writeConfigOpenAI(t *testing.T, fake *openaitest.Server, rest string) string {
+	t.Helper()
 	dir := t.TempDir()
-	cfg := "openai:\n  base_url: " + fake.BaseURL() + "\n  api_key: ${TEST_KEY}\n  model: gpt-5.4-mini\n" +
-		"store:\n  path: " + filepath.Join(dir, "data", "bot.db") + "\n" + extra
+	cfg := "openai:\n  base_url: " + fake.BaseURL() + "\n  api_key: ${TEST_KEY}\n  model: gpt-5.4-mini\n" + rest
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
