@@ -215,6 +215,10 @@ func TestEngineStreamsThroughTheWorker(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("the fake saw %d calls, want 1", len(reqs))
 	}
+	if reqs[0].API != "responses" || reqs[0].Field("store") != false {
+		t.Errorf("the call reached upstream on %s with store %v, want the Responses API with store false",
+			reqs[0].API, reqs[0].Field("store"))
+	}
 	h := reqs[0].Header
 	if got := h.Get("Authorization"); got != "Bearer "+realKey {
 		t.Errorf("upstream Authorization %q, want the Worker's key, not the proxy token", got)
@@ -222,6 +226,22 @@ func TestEngineStreamsThroughTheWorker(t *testing.T) {
 	for _, name := range []string{"X-Forwarded-For", "CF-Connecting-IP"} {
 		if v := h.Get(name); v != "" {
 			t.Errorf("upstream saw %s: %s", name, v)
+		}
+	}
+}
+
+func TestEngineFallsBackToChatThroughTheWorker(t *testing.T) {
+	fake := newFake(t)
+	fake.NoResponses = true
+	engine, _ := newEngine(t, startWorker(t, keyInWorker(fake.URL)), proxyToken)
+	for _, text := range []string{"one", "two"} {
+		if got := ask(t, engine, text).Final(); got != "You said: "+text {
+			t.Fatalf("reply %q to %q", got, text)
+		}
+	}
+	for _, r := range fake.Requests() {
+		if r.API != "chat" {
+			t.Errorf("a call went to %s; want Chat Completions after the Worker passed the 404 through", r.API)
 		}
 	}
 }
