@@ -33,7 +33,7 @@ func parseCommand(text string) (cmd, arg string, ok bool) {
 	}
 	word, _, _ = strings.Cut(word, "@")
 	switch word = strings.ToLower(word); word {
-	case CommandStart, CommandHelp, CommandReset, CommandStop, CommandUsage, CommandModel, CommandPersona:
+	case CommandStart, CommandHelp, CommandReset, CommandStop, CommandUsage, CommandModel, CommandPersona, CommandImage:
 		return word, strings.TrimSpace(rest), true
 	}
 	return "", "", false

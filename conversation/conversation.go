@@ -35,8 +35,11 @@ type Message struct {
 	// Name is the speaker's display name in group chats; empty in private chats.
 	Name string    `json:"name,omitempty"`
 	Time time.Time `json:"time"`
-	// Tokens caches the message's token count (0 = not counted yet).
+	// Tokens caches the message's token count (0 = not counted yet), text only:
+	// each attachment carries its own.
 	Tokens int `json:"tokens,omitempty"`
+	// Attachments are the images and PDFs that came with a user's message.
+	Attachments []Attachment `json:"attachments,omitempty"`
 }
 
 // History stores each chat's messages. store.DB implements it.

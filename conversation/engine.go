@@ -21,6 +21,15 @@ type Config struct {
 	Personas map[string]string
 	// Settings keeps each chat's model and persona; default in memory.
 	Settings Settings
+	// Transcriber turns voice messages into text; nil refuses them.
+	Transcriber Transcriber
+	// Images draws pictures for /image; nil refuses it.
+	Images ImageMaker
+	// MaxTextFileBytes bounds a text file put into a message. Default 1 MB.
+	MaxTextFileBytes int
+	// DailyImagesPerUser bounds /image per user a day (UTC); zero means no limit.
+	// It needs Usage.
+	DailyImagesPerUser int
 	// MaxContextTokens bounds system prompt + history + the new message + ReplyTokens.
 	// Default 16000.
 	MaxContextTokens int
@@ -153,7 +162,8 @@ func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 // answered at once; a message waits while its chat is busy (one at most: a further
 // one is told to wait). It returns ErrClosed once Shutdown has begun.
 func (e *Engine) Handle(ctx context.Context, req Request) error {
-	if cmd, arg, ok := parseCommand(req.Text); ok {
+	cmd, arg, isCmd := parseCommand(req.Text)
+	if isCmd && cmd != CommandImage {
 		return e.command(ctx, req, cmd, arg)
 	}
 	st, err := e.enter(ctx, req)
@@ -161,6 +171,9 @@ func (e *Engine) Handle(ctx context.Context, req Request) error {
 		return err
 	}
 	defer e.leave(req.Chat, st)
+	if isCmd {
+		return e.imageTurn(req, st, arg)
+	}
 	return e.turn(req, st)
 }
 
@@ -295,6 +308,9 @@ func (e *Engine) HelpText(ctx context.Context, chat ChatID) string {
 		"/reset: forget this conversation and start over\n" +
 		"/stop: stop the answer in progress\n" +
 		"/model: show or switch this chat's model\n")
+	if e.cfg.Images != nil {
+		b.WriteString("/image PROMPT: draw a picture\n")
+	}
 	if len(e.cfg.Personas) > 0 {
 		b.WriteString("/persona: show or switch this chat's persona\n")
 	}

@@ -55,6 +55,7 @@ func (h *harness) open(t *testing.T) {
 	opt.BaseURL, opt.APIKey, opt.Model, opt.BackoffBase = h.fake.BaseURL(), "k", "gpt-5.4-mini", time.Millisecond
 	model := openai.New(opt)
 	h.cfg.Settings = db
+	h.cfg.Transcriber, h.cfg.Images = model, model
 	if h.cfg.Logger == nil {
 		h.cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -11,8 +11,12 @@ type Request struct {
 	// UserName is the speaker's display name, given to the model in group chats.
 	// Leave it empty in private chats.
 	UserName string
-	// Text is the message. A leading "/command" (without "@bot") is a command.
+	// Text is the message (or a file's caption). A leading "/command" (without
+	// "@bot") is a command.
 	Text string
+	// Files are what came with the message, made with NewAttachment: images,
+	// PDFs, text files, voice and audio.
+	Files []Attachment
 	// Reply receives the answer.
 	Reply Reply
 	// UpdateEvery is the least time between two Reply.Update calls (the platform's

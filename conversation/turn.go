@@ -50,17 +50,25 @@ func (e *Engine) turn(req Request, st *chatState) error {
 		return finish(UserText(err), "")
 	}
 	stats.Model = setup.model
-	user := Message{Role: RoleUser, Content: req.Text, Name: req.UserName, Time: time.Now().UTC()}
-	msgs, err := e.buildContext(ctx, req.Chat, setup.instructions, &user)
+	user, transcript, err := e.userMessage(ctx, req)
 	if err != nil {
 		stats.Err = err
 		return finish(UserText(err), "")
+	}
+	user.Time = time.Now().UTC()
+	msgs, err := e.buildContext(ctx, req.Chat, setup.instructions, &user)
+	if err != nil {
+		stats.Err = err
+		return finish(quoteTranscript(transcript, UserText(err)), "")
 	}
 
 	e.markPending(storeCtx, req.Chat, true)
 	defer e.markPending(storeCtx, req.Chat, false)
 	var text, summary strings.Builder
-	show := func() { p.Set(composeReasoning(summary.String(), text.String())) }
+	show := func() { p.Set(composeReasoning(summary.String(), quoteTranscript(transcript, text.String()))) }
+	if transcript != "" {
+		show()
+	}
 	answer, err := e.callModel(ctx, ModelRequest{Model: setup.model, Instructions: setup.instructions, Messages: msgs}, ModelOutput{
 		Text: func(delta string) {
 			if stats.FirstToken == 0 {
@@ -82,7 +90,7 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	e.addUsage(storeCtx, req.UserID, stats.Usage)
 	final, keep, outcome := e.outcome(ctx, reply, err)
 	stats.Outcome = outcome
-	finishErr := finish(composeReasoning(summary.String(), final), reply)
+	finishErr := finish(composeReasoning(summary.String(), quoteTranscript(transcript, final)), reply)
 	if keep == "" {
 		return finishErr
 	}
@@ -146,24 +154,27 @@ func (e *Engine) buildContext(ctx context.Context, chat ChatID, instructions str
 		used = e.count(Message{Role: RoleSystem, Content: instructions})
 	}
 	user.Tokens = e.count(*user)
-	if used+user.Tokens > budget {
+	need := user.Tokens + attachmentTokens(user.Attachments)
+	if used+need > budget {
 		return nil, &Error{Text: fmt.Sprintf("Your message is too long for me: about %d tokens, "+
 			"and I can take about %d at once. Please shorten it or send it in parts.",
-			user.Tokens, max(budget-used, 0))}
+			need, max(budget-used, 0))}
 	}
-	used += user.Tokens
+	used += need
 	hist, err := e.history.Recent(ctx, chat, e.cfg.HistoryWindow)
 	if err != nil {
 		return nil, &Error{Text: "I could not read this conversation's history. Please try again.",
 			Err: fmt.Errorf("load history: %w", err)}
 	}
-	first := len(hist)
+	first, imagesFull := len(hist), false
 	for first > 0 {
-		n := e.count(hist[first-1])
+		m := &hist[first-1]
+		n := e.count(*m)
 		if used+n > budget {
 			break
 		}
 		used += n
+		m.Attachments = e.keepAttachments(ctx, chat, m.Attachments, &used, budget, &imagesFull)
 		first--
 	}
 	msgs := make([]Message, 0, len(hist)-first+1)

@@ -17,7 +17,7 @@ func (e *Engine) spent(u Usage, instructions string, msgs []Message, reply strin
 		est.PromptTokens += e.count(Message{Role: RoleSystem, Content: instructions})
 	}
 	for _, m := range msgs {
-		est.PromptTokens += e.count(m)
+		est.PromptTokens += e.count(m) + attachmentTokens(m.Attachments)
 	}
 	if reply != "" {
 		est.CompletionTokens = e.tokens.Count(reply)
@@ -63,7 +63,9 @@ func (e *Engine) usageText(ctx context.Context, user string) string {
 	}
 	text := fmt.Sprintf("Today (UTC) you have used %d tokens", used)
 	if limit := e.cfg.DailyTokensPerUser; limit > 0 {
-		return text + fmt.Sprintf(" of your daily %d.", limit)
+		text += fmt.Sprintf(" of your daily %d.", limit)
+	} else {
+		text += "; there is no daily limit."
 	}
-	return text + "; there is no daily limit."
+	return text + e.imagesUsageText(ctx, user)
 }

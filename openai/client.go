@@ -48,6 +48,10 @@ type Options struct {
 	ReasoningSummary bool
 	// WebSearch offers the built-in web_search tool (Responses API only).
 	WebSearch bool
+	// TranscriptionModel transcribes voice; default DefaultTranscriptionModel.
+	TranscriptionModel string
+	// ImageModel draws for /image; default DefaultImageModel.
+	ImageModel string
 	// MaxRetries is how often a call is retried on 429, 5xx or a connection error,
 	// before the first token only. Negative means none; zero means 3.
 	MaxRetries int

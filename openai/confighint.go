@@ -29,6 +29,10 @@ func configHint(err error, kind Kind, model string) string {
 	switch {
 	case strings.Contains(msg, "/v1/responses") || strings.Contains(msg, "responses api"):
 		return fmt.Sprintf("The model %s works only through the Responses API. The bot's owner needs to set openai.api to auto or responses.", model)
+	case strings.Contains(msg, "image") && (strings.Contains(msg, "not supported") || strings.Contains(msg, "invalid") ||
+		strings.Contains(msg, "only supported")):
+		return fmt.Sprintf("The model %s can't read this picture. Send text, try another image, or switch to a model "+
+			"that reads images with /model (the bot's owner sets them in openai.models).", model)
 	case strings.Contains(msg, "organization must be verified") && strings.Contains(msg, "summar"):
 		return "The OpenAI organization may not stream reasoning summaries yet. The bot's owner needs to turn openai.reasoning_summary off (or verify the organization)."
 	case code == "unsupported_parameter" || code == "unsupported_value" || strings.Contains(msg, "not supported") ||

@@ -71,6 +71,10 @@ func KindOf(err error) Kind {
 // userError classifies err and wraps it in a *conversation.Error with a safe text;
 // where the model refused something the config asks for, the text names the key.
 func (c *Client) userError(err error, model string) error {
+	var ue *conversation.Error
+	if errors.As(err, &ue) {
+		return ue // already a text for the user
+	}
 	e := classify(err)
 	e.msg = c.redact(e.msg)
 	text := userTexts[e.Kind]

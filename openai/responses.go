@@ -16,7 +16,7 @@ import (
 func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest) (modelStream, error) {
 	input := make([]goopenai.ResponseInputMessage, len(req.Messages))
 	for i, m := range req.Messages {
-		input[i] = goopenai.ResponseInputMessage{Type: "message", Role: string(m.Role), Content: userContent(m)}
+		input[i] = goopenai.ResponseInputMessage{Type: "message", Role: string(m.Role), Content: responseContent(m)}
 	}
 	noStore := false
 	r := goopenai.CreateResponseRequest{
@@ -40,6 +40,25 @@ func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest
 		return nil, err
 	}
 	return &responseStream{ResponseStream: stream}, nil
+}
+
+// responseContent is a message's content: its text, or with attachments a list
+// of parts (the text, then each image or PDF as a data: URL of its exact bytes).
+func responseContent(m conversation.Message) any {
+	if len(m.Attachments) == 0 || m.Role != conversation.RoleUser {
+		return userContent(m)
+	}
+	parts := []any{goopenai.ResponseInputText{Type: "input_text", Text: userContent(m)}}
+	for _, a := range m.Attachments {
+		switch {
+		case a.Data == nil:
+		case a.Kind == conversation.AttachImage:
+			parts = append(parts, goopenai.ResponseInputImage{Type: "input_image", Detail: "auto", ImageURL: dataURL(a)})
+		case a.Kind == conversation.AttachPDF:
+			parts = append(parts, goopenai.ResponseInputFile{Type: "input_file", Filename: pdfName(a), FileData: dataURL(a)})
+		}
+	}
+	return parts
 }
 
 // responseStream reads Responses API events: text and reasoning-summary deltas,

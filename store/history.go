@@ -60,8 +60,18 @@ func (db *DB) AppendTurn(ctx context.Context, chat conversation.ChatID, msgs ...
 			if err := b.Put(seqKey(seq), v); err != nil {
 				return err
 			}
+			if err := db.putBlobs(tx, chat, seq, m.Attachments); err != nil {
+				return err
+			}
 		}
-		return db.prune(b)
+		if err := db.prune(b); err != nil {
+			return err
+		}
+		keep := b.Sequence()
+		if k, _ := b.Cursor().First(); len(k) == 8 {
+			keep = binary.BigEndian.Uint64(k)
+		}
+		return db.pruneBlobs(tx, chat, keep)
 	})
 	if err != nil {
 		return fmt.Errorf("append turn: %w", err)
@@ -142,17 +152,19 @@ func trim(c cursor, last uint64, max int) error {
 	return nil
 }
 
-// Reset deletes the chat's history.
+// Reset deletes the chat's history and its kept attachments.
 func (db *DB) Reset(ctx context.Context, chat conversation.ChatID) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		err := tx.Bucket(bucketChats).DeleteBucket([]byte(chat))
-		if errors.Is(err, bbolt.ErrBucketNotFound) {
-			return nil
+		for _, name := range [][]byte{bucketChats, bucketBlobs} {
+			err := tx.Bucket(name).DeleteBucket([]byte(chat))
+			if err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+				return err
+			}
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reset history: %w", err)

@@ -76,7 +76,7 @@ func TestHistoryLayout(t *testing.T) {
 	db.bolt.View(func(tx *bbolt.Tx) error {
 		var m conversation.Message
 		v := tx.Bucket(bucketChats).Bucket([]byte("telegram:1")).Get(seqKey(3))
-		if err := json.Unmarshal(v, &m); err != nil || m != msg("telegram:1", 2) {
+		if err := json.Unmarshal(v, &m); err != nil || !reflect.DeepEqual(m, msg("telegram:1", 2)) {
 			t.Errorf("value of key 3 = %s (%v), want message #2", v, err)
 		}
 		return nil

@@ -44,6 +44,7 @@ var (
 	bucketUsage    = []byte("usage")       // user ‖ 0 ‖ YYYY-MM-DD → tokens
 	bucketPending  = []byte("pending")     // chat → nil, while a reply is being written
 	bucketSettings = []byte("settings")    // chat → JSON conversation.ChatSettings
+	bucketBlobs    = []byte("blobs")       // chat → kept attachments (blobs.go)
 	keyVersion     = []byte("schema_version")
 )
 
@@ -54,12 +55,16 @@ type Options struct {
 	MaxMessagesPerChat int
 	// LockTimeout is how long Open waits for another process's lock. Default 2 s.
 	LockTimeout time.Duration
+	// MaxFileBytesPerChat caps the attachments kept for each chat; the oldest go
+	// first. Zero means DefaultMaxFileBytesPerChat.
+	MaxFileBytesPerChat int
 }
 
 // DB is the bot's store. It is safe for concurrent use.
 type DB struct {
-	bolt     *bbolt.DB
-	maxPerCh int
+	bolt         *bbolt.DB
+	maxPerCh     int
+	maxBlobBytes int
 }
 
 // Open opens (or creates) the store at path, creating parent folders.
@@ -83,7 +88,10 @@ func Open(path string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db := &DB{bolt: b, maxPerCh: opt.MaxMessagesPerChat}
+	if opt.MaxFileBytesPerChat <= 0 {
+		opt.MaxFileBytesPerChat = DefaultMaxFileBytesPerChat
+	}
+	db := &DB{bolt: b, maxPerCh: opt.MaxMessagesPerChat, maxBlobBytes: opt.MaxFileBytesPerChat}
 	if err := db.init(); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -94,7 +102,7 @@ func Open(path string, opt Options) (*DB, error) {
 // init creates the buckets and checks the schema version.
 func (db *DB) init() error {
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge, bucketUsage, bucketPending, bucketSettings} {
+		for _, name := range [][]byte{bucketMeta, bucketChats, bucketCursors, bucketSeen, bucketSeenAge, bucketUsage, bucketPending, bucketSettings, bucketBlobs} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

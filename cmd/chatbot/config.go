@@ -33,6 +33,8 @@ type OpenAIConfig struct {
 	ReasoningEffort       string     `yaml:"reasoning_effort"`
 	ReasoningSummary      bool       `yaml:"reasoning_summary"`
 	WebSearch             bool       `yaml:"web_search"`
+	TranscriptionModel    string     `yaml:"transcription_model"`
+	ImageModel            string     `yaml:"image_model"`
 	SystemPrompt          string     `yaml:"system_prompt"`
 	MaxContextTokens      int        `yaml:"max_context_tokens"`
 	MaxReplyTokens        int        `yaml:"max_reply_tokens"`
@@ -44,8 +46,9 @@ type OpenAIConfig struct {
 
 // StoreConfig is the bbolt file.
 type StoreConfig struct {
-	Path               string `yaml:"path"`
-	MaxMessagesPerChat int    `yaml:"max_messages_per_chat"`
+	Path                string `yaml:"path"`
+	MaxMessagesPerChat  int    `yaml:"max_messages_per_chat"`
+	MaxFileBytesPerChat int    `yaml:"max_file_bytes_per_chat"`
 }
 
 // TelegramConfig is the Telegram adapter; it runs when Token is set.
@@ -91,7 +94,10 @@ type LogConfig struct {
 
 // LimitsConfig bounds what users may spend.
 type LimitsConfig struct {
-	DailyTokensPerUser int `yaml:"daily_tokens_per_user"`
+	DailyTokensPerUser int  `yaml:"daily_tokens_per_user"`
+	DailyImagesPerUser *int `yaml:"daily_images_per_user"`
+	MaxFileBytes       int  `yaml:"max_file_bytes"`
+	MaxTextFileBytes   int  `yaml:"max_text_file_bytes"`
 }
 
 // Defaults of the keys the contract gives one.
@@ -121,6 +127,16 @@ func (c *Config) setDefaults() {
 	o.TurnTimeout = Duration(orDur(time.Duration(o.TurnTimeout), 5*time.Minute))
 	c.Store.Path = or(c.Store.Path, "data/chatbot.db")
 	c.Store.MaxMessagesPerChat = orInt(c.Store.MaxMessagesPerChat, 500)
+	c.Store.MaxFileBytesPerChat = orInt(c.Store.MaxFileBytesPerChat, 64<<20)
+	o.TranscriptionModel = or(o.TranscriptionModel, "gpt-transcribe")
+	o.ImageModel = or(o.ImageModel, "gpt-image-2")
+	l := &c.Limits
+	l.MaxFileBytes = orInt(l.MaxFileBytes, 20<<20)
+	l.MaxTextFileBytes = orInt(l.MaxTextFileBytes, 1<<20)
+	if l.DailyImagesPerUser == nil {
+		twenty := 20
+		l.DailyImagesPerUser = &twenty
+	}
 	t := &c.Telegram
 	t.APIURL = or(t.APIURL, defaultTelegramURL)
 	t.Mode = or(t.Mode, "polling")
@@ -171,6 +187,10 @@ func (c *Config) validate() error {
 		{"log.level", oneOf(c.Log.Level, "debug", "info", "warn", "error")},
 		{"log.format", oneOf(c.Log.Format, "auto", "text", "json")},
 		{"limits.daily_tokens_per_user", notNegative(c.Limits.DailyTokensPerUser)},
+		{"limits.daily_images_per_user", notNegative(*c.Limits.DailyImagesPerUser)},
+		{"limits.max_file_bytes", positive(c.Limits.MaxFileBytes)},
+		{"limits.max_text_file_bytes", positive(c.Limits.MaxTextFileBytes)},
+		{"store.max_file_bytes_per_chat", positive(c.Store.MaxFileBytesPerChat)},
 	}
 	if c.Telegram.Token != "" && c.Telegram.Mode == "webhook" {
 		checks = append(checks,

@@ -88,7 +88,8 @@ type core struct {
 
 // openCore opens the store and builds the model and the engine; obs may be nil.
 func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, error) {
-	db, err := store.Open(cfg.Store.Path, store.Options{MaxMessagesPerChat: cfg.Store.MaxMessagesPerChat})
+	db, err := store.Open(cfg.Store.Path, store.Options{MaxMessagesPerChat: cfg.Store.MaxMessagesPerChat,
+		MaxFileBytesPerChat: cfg.Store.MaxFileBytesPerChat})
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +104,10 @@ func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, 
 		Models:             cfg.OpenAI.Models,
 		Personas:           cfg.Personas,
 		Settings:           db,
+		Transcriber:        model,
+		Images:             model,
+		MaxTextFileBytes:   cfg.Limits.MaxTextFileBytes,
+		DailyImagesPerUser: *cfg.Limits.DailyImagesPerUser,
 		MaxContextTokens:   cfg.OpenAI.MaxContextTokens,
 		ReplyTokens:        cfg.OpenAI.MaxReplyTokens,
 		MaxConcurrent:      cfg.OpenAI.MaxConcurrentRequests,
@@ -119,16 +124,18 @@ func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, 
 
 func newModel(cfg *Config, log *slog.Logger) *openai.Client {
 	return openai.New(openai.Options{
-		BaseURL:          cfg.OpenAI.BaseURL,
-		APIKey:           cfg.OpenAI.APIKey,
-		API:              openai.API(cfg.OpenAI.API),
-		Model:            cfg.OpenAI.Model,
-		ReasoningEffort:  cfg.OpenAI.ReasoningEffort,
-		ReasoningSummary: cfg.OpenAI.ReasoningSummary,
-		WebSearch:        cfg.OpenAI.WebSearch,
-		MaxRetries:       cfg.OpenAI.MaxRetries,
-		StallTimeout:     time.Duration(cfg.OpenAI.StallTimeout),
-		Logger:           log,
+		BaseURL:            cfg.OpenAI.BaseURL,
+		APIKey:             cfg.OpenAI.APIKey,
+		API:                openai.API(cfg.OpenAI.API),
+		Model:              cfg.OpenAI.Model,
+		ReasoningEffort:    cfg.OpenAI.ReasoningEffort,
+		ReasoningSummary:   cfg.OpenAI.ReasoningSummary,
+		WebSearch:          cfg.OpenAI.WebSearch,
+		TranscriptionModel: cfg.OpenAI.TranscriptionModel,
+		ImageModel:         cfg.OpenAI.ImageModel,
+		MaxRetries:         cfg.OpenAI.MaxRetries,
+		StallTimeout:       time.Duration(cfg.OpenAI.StallTimeout),
+		Logger:             log,
 	})
 }
 

@@ -52,7 +52,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 }
 
 // inputMessages reads the input (a string or a list of items) as messages with
-// their texts; content parts other than text are shown as "[type]".
+// their texts and the data URLs of their images and files.
 func inputMessages(input json.RawMessage) []Message {
 	var text string
 	if json.Unmarshal(input, &text) == nil {
@@ -65,30 +65,44 @@ func inputMessages(input json.RawMessage) []Message {
 		if it.Type != "" && it.Type != "message" {
 			continue
 		}
-		msgs = append(msgs, Message{Role: it.Role, Content: contentText(it.Content)})
+		msgs = append(msgs, contentMessage(it.Role, it.Content))
 	}
 	return msgs
 }
 
-func contentText(content json.RawMessage) string {
-	var text string
-	if json.Unmarshal(content, &text) == nil {
-		return text
+// contentMessage reads a content that is a string or a list of parts.
+func contentMessage(role string, content json.RawMessage) Message {
+	m := Message{Role: role}
+	if json.Unmarshal(content, &m.Content) == nil {
+		return m
 	}
 	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
+		Type     string          `json:"type"`
+		Text     string          `json:"text"`
+		ImageURL json.RawMessage `json:"image_url"`
+		FileData string          `json:"file_data"`
+		Filename string          `json:"filename"`
 	}
 	json.Unmarshal(content, &parts)
 	var b strings.Builder
 	for _, p := range parts {
-		if p.Text != "" {
+		switch p.Type {
+		case "input_text", "text", "output_text":
 			b.WriteString(p.Text)
-		} else {
-			b.WriteString("[" + p.Type + "]")
+		case "input_image", "image_url":
+			var url string
+			if json.Unmarshal(p.ImageURL, &url) != nil { // Chat Completions: {"url": …}
+				var obj struct{ URL string }
+				json.Unmarshal(p.ImageURL, &obj)
+				url = obj.URL
+			}
+			m.Images = append(m.Images, url)
+		case "input_file":
+			m.Files = append(m.Files, File{Name: p.Filename, DataURL: p.FileData})
 		}
 	}
-	return b.String()
+	m.Content = b.String()
+	return m
 }
 
 // responseEvents writes one response's events in order, numbered.

@@ -16,10 +16,33 @@ import (
 	"time"
 )
 
-// Message is one chat message as the fake received it.
+// Message is one chat message as the fake received it: its text, and the data:
+// URLs of its images and files.
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role    string
+	Content string
+	Images  []string
+	Files   []File
+}
+
+// File is a file part: its name and data: URL.
+type File struct {
+	Name    string
+	DataURL string
+}
+
+// UnmarshalJSON reads a Chat Completions message, whose content is a string or
+// a list of parts.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = contentMessage(raw.Role, raw.Content)
+	return nil
 }
 
 // Request is one model call the fake received, on either API. For a Responses
@@ -143,6 +166,7 @@ type Server struct {
 	handler  func(Request) Reply
 	requests []Request
 	canceled int
+	media    media
 }
 
 // NewServer starts a fake on loopback. Close it when done.
@@ -152,6 +176,8 @@ func NewServer() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	mux.HandleFunc("POST /v1/responses", s.responses)
+	mux.HandleFunc("POST /v1/audio/transcriptions", s.transcriptions)
+	mux.HandleFunc("POST /v1/images/generations", s.imageGenerations)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "Unknown request URL: "+r.Method+" "+r.URL.Path)
