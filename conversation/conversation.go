@@ -67,6 +67,13 @@ type ModelRequest struct {
 	// Messages are the history and the new message, oldest first, without the
 	// system prompt.
 	Messages []Message
+	// Tools are offered to the model as functions (none: no tools).
+	Tools []Tool
+	// Rounds are this turn's tool calls so far, with their results.
+	Rounds []ToolRound
+	// NoMoreCalls forbids tool calls this time (the round limit): the model must
+	// answer with what it has.
+	NoMoreCalls bool
 }
 
 // ModelOutput receives what the model sends while it answers.
@@ -83,6 +90,9 @@ type Answer struct {
 	Usage Usage
 	// Sources are the pages a web search cited, deduplicated, in order of first use.
 	Sources []Source
+	// Calls are the tools the model wants run before it goes on (none: the
+	// answer is complete).
+	Calls []ToolCall
 }
 
 // Source is one cited web page.

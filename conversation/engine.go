@@ -30,6 +30,19 @@ type Config struct {
 	// DailyImagesPerUser bounds /image per user a day (UTC); zero means no limit.
 	// It needs Usage.
 	DailyImagesPerUser int
+	// Tools, when set, are offered to the model in private conversations.
+	Tools Tools
+	// ToolsInGroups offers Tools in groups and channels too.
+	ToolsInGroups bool
+	// MaxToolRounds bounds the rounds of tool calls in one turn. Default 8.
+	MaxToolRounds int
+	// ToolCallTimeout bounds one tool call. Default 60 s.
+	ToolCallTimeout time.Duration
+	// MaxToolOutputBytes caps a tool's output before it reaches the model.
+	// Default 16 KiB.
+	MaxToolOutputBytes int
+	// ShowToolCalls keeps the "🔧 tool" lines in the final message.
+	ShowToolCalls bool
 	// MaxContextTokens bounds system prompt + history + the new message + ReplyTokens.
 	// Default 16000.
 	MaxContextTokens int
@@ -82,6 +95,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.Settings == nil {
 		c.Settings = &memorySettings{}
+	}
+	if c.MaxToolRounds <= 0 {
+		c.MaxToolRounds = 8
+	}
+	if c.ToolCallTimeout <= 0 {
+		c.ToolCallTimeout = 60 * time.Second
+	}
+	if c.MaxToolOutputBytes <= 0 {
+		c.MaxToolOutputBytes = 16 << 10
 	}
 }
 

@@ -17,6 +17,9 @@ type Request struct {
 	// Files are what came with the message, made with NewAttachment: images,
 	// PDFs, text files, voice and audio.
 	Files []Attachment
+	// Private marks a one-to-one conversation (a private chat, a DM, the web chat,
+	// the terminal); tools are offered only there unless Config.ToolsInGroups.
+	Private bool
 	// Reply receives the answer.
 	Reply Reply
 	// UpdateEvery is the least time between two Reply.Update calls (the platform's

@@ -64,25 +64,28 @@ func (e *Engine) turn(req Request, st *chatState) error {
 
 	e.markPending(storeCtx, req.Chat, true)
 	defer e.markPending(storeCtx, req.Chat, false)
-	var text, summary strings.Builder
-	show := func() { p.Set(composeReasoning(summary.String(), quoteTranscript(transcript, text.String()))) }
+	sh := &shown{transcript: transcript, showCalls: e.cfg.ShowToolCalls}
 	if transcript != "" {
-		show()
+		p.Set(sh.compose(""))
 	}
-	answer, err := e.callModel(ctx, ModelRequest{Model: setup.model, Instructions: setup.instructions, Messages: msgs}, ModelOutput{
+	mreq := ModelRequest{Model: setup.model, Instructions: setup.instructions, Messages: msgs}
+	answer, ran, err := e.converse(ctx, req, mreq, ModelOutput{
 		Text: func(delta string) {
 			if stats.FirstToken == 0 {
 				stats.FirstToken = time.Since(start)
 			}
-			text.WriteString(delta)
-			show()
+			sh.text.WriteString(delta)
+			p.Set(sh.compose(sh.text.String()))
 		},
 		Reasoning: func(delta string) {
-			summary.WriteString(delta)
-			show()
+			sh.summary.WriteString(delta)
+			p.Set(sh.compose(sh.text.String()))
 		},
+	}, func(status string) {
+		sh.setStatus(status)
+		p.Set(sh.compose(sh.text.String()))
 	})
-	reply := text.String()
+	reply := sh.text.String()
 	if err == nil {
 		reply += sourcesText(answer.Sources)
 	}
@@ -90,16 +93,56 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	e.addUsage(storeCtx, req.UserID, stats.Usage)
 	final, keep, outcome := e.outcome(ctx, reply, err)
 	stats.Outcome = outcome
-	finishErr := finish(composeReasoning(summary.String(), quoteTranscript(transcript, final)), reply)
+	finishErr := finish(sh.compose(final), reply)
 	if keep == "" {
 		return finishErr
 	}
-	stored := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
+	stored := Message{Role: RoleAssistant, Content: keep + toolsNote(ran), Time: time.Now().UTC()}
 	stored.Tokens = e.count(stored)
 	if err := e.history.AppendTurn(storeCtx, req.Chat, user, stored); err != nil {
 		return errors.Join(fmt.Errorf("store turn: %w", err), finishErr)
 	}
 	return finishErr
+}
+
+// shown is what a reply shows while it streams: the reasoning summary, the
+// voice transcript, the answer so far and the line of the tools running now.
+// The model's callbacks and the tool loop use it from the turn's goroutine.
+type shown struct {
+	text, summary strings.Builder
+	transcript    string
+	status        string
+	showCalls     bool // tool lines stay in the text
+}
+
+// compose is the whole text to show with answer as the answer so far.
+func (s *shown) compose(answer string) string {
+	if s.status != "" {
+		answer = strings.TrimRight(answer, "\n")
+		if answer != "" {
+			answer += "\n\n"
+		}
+		answer += s.status
+	}
+	return composeReasoning(s.summary.String(), quoteTranscript(s.transcript, answer))
+}
+
+// setStatus shows the tools running now ("" when they are done). Text the
+// model wrote before the calls ends its paragraph there; with showCalls the
+// tools' names stay in the answer instead of a passing status.
+func (s *shown) setStatus(status string) {
+	if status != "" && s.text.Len() > 0 && !strings.HasSuffix(s.text.String(), "\n\n") {
+		s.text.WriteString("\n\n")
+	}
+	if !s.showCalls {
+		s.status = status
+		return
+	}
+	for _, line := range strings.Split(status, "\n") {
+		if line != "" {
+			s.text.WriteString("_" + strings.TrimSuffix(line, "…") + "_\n\n")
+		}
+	}
 }
 
 // outcome decides the final text a user sees and the reply text to store ("" =

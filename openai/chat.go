@@ -21,9 +21,21 @@ func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (m
 		}
 		msgs = append(msgs, msg)
 	}
+	msgs = append(msgs, roundMessages(req.Rounds)...)
+	var tools []goopenai.Tool
+	for _, t := range req.Tools {
+		tools = append(tools, goopenai.Tool{Type: goopenai.ToolTypeFunction, Function: &goopenai.FunctionDefinition{
+			Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
+	}
+	var choice any
+	if req.NoMoreCalls && len(tools) > 0 {
+		choice = "none"
+	}
 	stream, err := c.api.CreateChatCompletionStream(ctx, goopenai.ChatCompletionRequest{
 		Model:           req.Model,
 		Messages:        msgs,
+		Tools:           tools,
+		ToolChoice:      choice,
 		Stream:          true,
 		StreamOptions:   &goopenai.StreamOptions{IncludeUsage: true},
 		ReasoningEffort: c.opt.ReasoningEffort,
@@ -31,7 +43,25 @@ func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (m
 	if err != nil {
 		return nil, err
 	}
-	return chatStream{stream}, nil
+	return &chatStream{ChatCompletionStream: stream}, nil
+}
+
+// roundMessages are a turn's tool rounds as Chat Completions messages: the
+// assistant's tool calls, then one tool message per result.
+func roundMessages(rounds []conversation.ToolRound) []goopenai.ChatCompletionMessage {
+	var msgs []goopenai.ChatCompletionMessage
+	for _, r := range rounds {
+		calls := make([]goopenai.ToolCall, len(r.Calls))
+		for i, c := range r.Calls {
+			calls[i] = goopenai.ToolCall{ID: c.ID, Type: goopenai.ToolTypeFunction,
+				Function: goopenai.FunctionCall{Name: c.Name, Arguments: c.Arguments}}
+		}
+		msgs = append(msgs, goopenai.ChatCompletionMessage{Role: goopenai.ChatMessageRoleAssistant, ToolCalls: calls})
+		for i, c := range r.Calls {
+			msgs = append(msgs, goopenai.ChatCompletionMessage{Role: goopenai.ChatMessageRoleTool, ToolCallID: c.ID, Content: r.Results[i]})
+		}
+	}
+	return msgs
 }
 
 // errPDFNeedsResponses refuses a PDF on Chat Completions, which has no file parts.
@@ -60,11 +90,14 @@ func chatMessage(m conversation.Message) (goopenai.ChatCompletionMessage, error)
 	return msg, nil
 }
 
-// chatStream reads Chat Completions chunks: text deltas, a finish reason, then a
-// usage chunk and [DONE].
-type chatStream struct{ *goopenai.ChatCompletionStream }
+// chatStream reads Chat Completions chunks: text and tool-call deltas, a finish
+// reason, then a usage chunk and [DONE].
+type chatStream struct {
+	*goopenai.ChatCompletionStream
+	calls []conversation.ToolCall // by the deltas' index
+}
 
-func (s chatStream) read(st *streamState) error {
+func (s *chatStream) read(st *streamState) error {
 	resp, err := s.Recv()
 	if err != nil {
 		return err
@@ -73,8 +106,40 @@ func (s chatStream) read(st *streamState) error {
 		st.answer.Usage = conversation.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
 	}
 	for _, ch := range resp.Choices {
-		st.finished = st.finished || ch.FinishReason != ""
 		st.text(ch.Delta.Content)
+		for _, tc := range ch.Delta.ToolCalls {
+			s.addCall(tc)
+		}
+		if ch.FinishReason != "" {
+			st.finished = true
+			st.answer.Calls = s.calls
+		}
 	}
 	return nil
+}
+
+// maxCallsPerRound bounds the tool calls read from one answer.
+const maxCallsPerRound = 64
+
+// addCall adds a tool-call delta: the first names the call, later ones extend
+// its arguments.
+func (s *chatStream) addCall(tc goopenai.ToolCall) {
+	i := len(s.calls)
+	if tc.Index != nil {
+		i = *tc.Index
+	}
+	if i < 0 || i >= maxCallsPerRound {
+		return // no model asks for that many at once: a broken stream
+	}
+	for len(s.calls) <= i {
+		s.calls = append(s.calls, conversation.ToolCall{})
+	}
+	c := &s.calls[i]
+	if tc.ID != "" {
+		c.ID = tc.ID
+	}
+	if tc.Function.Name != "" {
+		c.Name = tc.Function.Name
+	}
+	c.Arguments += tc.Function.Arguments
 }

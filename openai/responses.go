@@ -14,10 +14,11 @@ import (
 // openResponse starts a Responses API stream. Nothing is kept at OpenAI: store is
 // always false, and the history goes in input every time.
 func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest) (modelStream, error) {
-	input := make([]goopenai.ResponseInputMessage, len(req.Messages))
-	for i, m := range req.Messages {
-		input[i] = goopenai.ResponseInputMessage{Type: "message", Role: string(m.Role), Content: responseContent(m)}
+	input := make([]any, 0, len(req.Messages)+4*len(req.Rounds))
+	for _, m := range req.Messages {
+		input = append(input, goopenai.ResponseInputMessage{Type: "message", Role: string(m.Role), Content: responseContent(m)})
 	}
+	input = append(input, roundItems(req.Rounds)...)
 	noStore := false
 	r := goopenai.CreateResponseRequest{
 		Model:        req.Model,
@@ -34,6 +35,13 @@ func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest
 	}
 	if c.opt.WebSearch {
 		r.Tools = []goopenai.ResponseTool{{Type: "web_search"}}
+	}
+	for _, t := range req.Tools {
+		r.Tools = append(r.Tools, goopenai.NewResponseFunctionTool(goopenai.FunctionDefinition{
+			Name: t.Name, Description: t.Description, Parameters: t.Parameters}))
+	}
+	if req.NoMoreCalls && len(req.Tools) > 0 {
+		r.ToolChoice = "none"
 	}
 	stream, err := c.api.CreateResponseStream(ctx, r)
 	if err != nil {
@@ -59,6 +67,20 @@ func responseContent(m conversation.Message) any {
 		}
 	}
 	return parts
+}
+
+// roundItems are a turn's tool rounds as input items: each function call the
+// model made, then its output.
+func roundItems(rounds []conversation.ToolRound) []any {
+	var items []any
+	for _, r := range rounds {
+		for i, call := range r.Calls {
+			items = append(items,
+				map[string]any{"type": "function_call", "call_id": call.ID, "name": call.Name, "arguments": call.Arguments},
+				goopenai.ResponseFunctionCallOutput{Type: "function_call_output", CallID: call.ID, Output: r.Results[i]})
+		}
+	}
+	return items
 }
 
 // responseStream reads Responses API events: text and reasoning-summary deltas,
@@ -87,6 +109,10 @@ func (s *responseStream) read(st *streamState) error {
 		st.reasoning(ev.Delta)
 	case goopenai.ResponseStreamEventOutputTextAnnotationAdded:
 		s.cite(st, ev.Annotation)
+	case goopenai.ResponseStreamEventOutputItemDone:
+		if it := ev.Item; it != nil && it.Type == "function_call" {
+			st.answer.Calls = append(st.answer.Calls, conversation.ToolCall{ID: it.CallID, Name: it.Name, Arguments: it.Arguments})
+		}
 	case goopenai.ResponseStreamEventCompleted, goopenai.ResponseStreamEventIncomplete:
 		s.complete(st, ev.Response)
 	case goopenai.ResponseStreamEventFailed:

@@ -58,7 +58,7 @@ func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt str
 			}
 			r := &reply{out: out, tty: prompt != ""}
 			r.thinking()
-			req := conversation.Request{Chat: Chat, UserID: "terminal", Text: line, Reply: r, UpdateEvery: updateEvery}
+			req := conversation.Request{Chat: Chat, UserID: "terminal", Text: line, Private: true, Reply: r, UpdateEvery: updateEvery}
 			if err := h.Handle(context.WithoutCancel(ctx), req); err != nil {
 				fmt.Fprintf(out, "(error: %v)\n", err)
 			}

@@ -2,6 +2,7 @@ package openaitest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -13,14 +14,21 @@ type responsesBody struct {
 	Instructions string          `json:"instructions"`
 	Input        json.RawMessage `json:"input"`
 	Stream       bool            `json:"stream"`
+	Tools        []struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	} `json:"tools"`
 }
 
 // inputItem is one input item: an easy message (content a string) or a message
 // with content parts.
 type inputItem struct {
-	Type    string          `json:"type"`
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
+	Type      string          `json:"type"`
+	Role      string          `json:"role"`
+	Content   json.RawMessage `json:"content"`
+	Name      string          `json:"name"`
+	Arguments string          `json:"arguments"`
+	Output    string          `json:"output"`
 }
 
 // responses answers POST /v1/responses. Only streaming calls are served, as the
@@ -40,6 +48,11 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 	}
 	req := Request{API: "responses", Model: body.Model, Stream: body.Stream, Instructions: body.Instructions,
 		Body: raw, Header: r.Header.Clone(), Messages: inputMessages(body.Input)}
+	for _, t := range body.Tools {
+		if t.Type == "function" {
+			req.Tools = append(req.Tools, t.Name)
+		}
+	}
 	if !req.Stream {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The fake serves only streaming responses.")
 		return
@@ -62,10 +75,14 @@ func inputMessages(input json.RawMessage) []Message {
 	json.Unmarshal(input, &items)
 	msgs := make([]Message, 0, len(items))
 	for _, it := range items {
-		if it.Type != "" && it.Type != "message" {
-			continue
+		switch it.Type {
+		case "", "message":
+			msgs = append(msgs, contentMessage(it.Role, it.Content))
+		case "function_call":
+			msgs = append(msgs, Message{Role: "assistant", ToolCalls: []string{it.Name + " " + it.Arguments}})
+		case "function_call_output":
+			msgs = append(msgs, Message{Role: "tool", Content: it.Output})
 		}
-		msgs = append(msgs, contentMessage(it.Role, it.Content))
 	}
 	return msgs
 }
@@ -149,7 +166,15 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, req Requ
 		e.emit("error", map[string]any{"code": "server_error", "message": reply.StreamError, "param": nil})
 		return
 	}
-	e.resp["status"], e.resp["output"] = "completed", append(output, item)
+	output = append(output, item)
+	for i, c := range reply.Calls {
+		call, ok := e.functionCall(c, i, len(output))
+		if !ok {
+			return
+		}
+		output = append(output, call)
+	}
+	e.resp["status"], e.resp["output"] = "completed", output
 	u := usage(req, reply)
 	e.resp["usage"] = map[string]any{"input_tokens": u["prompt_tokens"], "input_tokens_details": map[string]int{"cached_tokens": 0},
 		"output_tokens": u["completion_tokens"], "output_tokens_details": map[string]int{"reasoning_tokens": 0},
@@ -213,6 +238,22 @@ func (e *responseEvents) message(reply Reply, index int) (map[string]any, bool) 
 	e.emit("response.output_text.done", with(at, "text", text))
 	e.emit("response.content_part.done", with(at, "part", part))
 	item := map[string]any{"id": id, "type": "message", "status": "completed", "role": "assistant", "content": []any{part}}
+	return item, e.emit("response.output_item.done", map[string]any{"output_index": index, "item": item})
+}
+
+// functionCall streams one function_call item: added, its arguments, done.
+func (e *responseEvents) functionCall(c Call, n, index int) (map[string]any, bool) {
+	id := fmt.Sprintf("fc_fake_%d", n)
+	item := map[string]any{"id": id, "type": "function_call", "status": "in_progress",
+		"call_id": fmt.Sprintf("call_fake_%d", n), "name": c.Name, "arguments": ""}
+	at := map[string]any{"item_id": id, "output_index": index}
+	if !e.emit("response.output_item.added", map[string]any{"output_index": index, "item": with(item, "arguments", "")}) ||
+		!e.emit("response.function_call_arguments.delta", with(at, "delta", c.Arguments)) ||
+		!e.emit("response.function_call_arguments.done", with(at, "arguments", c.Arguments)) {
+		e.gone()
+		return nil, false
+	}
+	item["arguments"], item["status"] = c.Arguments, "completed"
 	return item, e.emit("response.output_item.done", map[string]any{"output_index": index, "item": item})
 }
 

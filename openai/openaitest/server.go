@@ -23,6 +23,8 @@ type Message struct {
 	Content string
 	Images  []string
 	Files   []File
+	// ToolCalls are an assistant's function calls, as "name arguments".
+	ToolCalls []string
 }
 
 // File is a file part: its name and data: URL.
@@ -35,13 +37,22 @@ type File struct {
 // a list of parts.
 func (m *Message) UnmarshalJSON(b []byte) error {
 	var raw struct {
-		Role    string          `json:"role"`
-		Content json.RawMessage `json:"content"`
+		Role      string          `json:"role"`
+		Content   json.RawMessage `json:"content"`
+		ToolCalls []struct {
+			Function struct {
+				Name      string `json:"name"`
+				Arguments string `json:"arguments"`
+			} `json:"function"`
+		} `json:"tool_calls"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
 	*m = contentMessage(raw.Role, raw.Content)
+	for _, c := range raw.ToolCalls {
+		m.ToolCalls = append(m.ToolCalls, c.Function.Name+" "+c.Function.Arguments)
+	}
 	return nil
 }
 
@@ -50,13 +61,15 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 // system prompt; Body is the whole JSON body as sent.
 type Request struct {
 	// API is "responses" or "chat".
-	API          string
+	API          string    `json:"-"`
 	Model        string    `json:"model"`
 	Messages     []Message `json:"messages"`
 	Stream       bool      `json:"stream"`
-	Instructions string
-	Body         map[string]any
-	Header       http.Header
+	Instructions string    `json:"-"`
+	// Tools are the names of the function tools offered.
+	Tools  []string       `json:"-"`
+	Body   map[string]any `json:"-"`
+	Header http.Header    `json:"-"`
 }
 
 // Field returns the value at a dotted path of the request's JSON body
@@ -108,6 +121,14 @@ type Reply struct {
 	Reasoning []string
 	// Citations are url_citation annotations on the text (Responses API only).
 	Citations []Citation
+	// Calls are function calls the model makes after its text, on either API.
+	Calls []Call
+}
+
+// Call is a function call the fake model makes.
+type Call struct {
+	Name      string
+	Arguments string // JSON
 }
 
 // Citation is a url_citation annotation.
@@ -257,6 +278,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.API, req.Body, req.Header = "chat", raw, r.Header.Clone()
+	if tools, ok := raw["tools"].([]any); ok {
+		for _, t := range tools {
+			fn, _ := t.(map[string]any)["function"].(map[string]any)
+			name, _ := fn["name"].(string)
+			req.Tools = append(req.Tools, name)
+		}
+	}
 	reply, ok := s.take(w, req)
 	if !ok {
 		return

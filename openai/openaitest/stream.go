@@ -114,7 +114,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req Request, rep
 		e.send("", map[string]any{"error": map[string]any{"message": reply.StreamError, "type": "server_error", "param": nil, "code": nil}})
 		return
 	}
-	e.send("", chunk(map[string]any{}, "stop"))
+	finish := "stop"
+	for i, c := range reply.Calls {
+		finish = "tool_calls"
+		call := map[string]any{"index": i, "id": fmt.Sprintf("call_fake_%d", i), "type": "function",
+			"function": map[string]any{"name": c.Name, "arguments": ""}}
+		args := map[string]any{"index": i, "function": map[string]any{"arguments": c.Arguments}}
+		if !e.send("", chunk(map[string]any{"tool_calls": []any{call}}, nil)) ||
+			!e.send("", chunk(map[string]any{"tool_calls": []any{args}}, nil)) {
+			e.gone()
+			return
+		}
+	}
+	e.send("", chunk(map[string]any{}, finish))
 	e.send("", map[string]any{"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": time.Now().Unix(),
 		"model": req.Model, "choices": []any{}, "usage": usage(req, reply)})
 	fmt.Fprint(w, "data: [DONE]\n\n")
