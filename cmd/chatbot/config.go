@@ -21,6 +21,27 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	// Personas maps a persona's name to its system prompt, for /persona.
 	Personas map[string]string `yaml:"personas"`
+	Tools    ToolsConfig       `yaml:"tools"`
+}
+
+// ToolsConfig is the MCP servers whose tools the model may call.
+type ToolsConfig struct {
+	MCPServers  []MCPServerConfig `yaml:"mcp_servers"`
+	MaxRounds   int               `yaml:"max_rounds"`
+	CallTimeout Duration          `yaml:"call_timeout"`
+	InGroups    bool              `yaml:"in_groups"`
+	ShowCalls   bool              `yaml:"show_calls"`
+}
+
+// MCPServerConfig is one MCP server: a command to run (stdio) or a URL
+// (streamable HTTP).
+type MCPServerConfig struct {
+	Name         string            `yaml:"name"`
+	Command      []string          `yaml:"command"`
+	URL          string            `yaml:"url"`
+	Env          map[string]string `yaml:"env"`
+	Headers      map[string]string `yaml:"headers"`
+	AllowedTools []string          `yaml:"allowed_tools"`
 }
 
 // OpenAIConfig is the model and the proxy it is reached through.
@@ -130,6 +151,8 @@ func (c *Config) setDefaults() {
 	c.Store.MaxFileBytesPerChat = orInt(c.Store.MaxFileBytesPerChat, 64<<20)
 	o.TranscriptionModel = or(o.TranscriptionModel, "gpt-transcribe")
 	o.ImageModel = or(o.ImageModel, "gpt-image-2")
+	c.Tools.MaxRounds = orInt(c.Tools.MaxRounds, 8)
+	c.Tools.CallTimeout = Duration(orDur(time.Duration(c.Tools.CallTimeout), 60*time.Second))
 	l := &c.Limits
 	l.MaxFileBytes = orInt(l.MaxFileBytes, 20<<20)
 	l.MaxTextFileBytes = orInt(l.MaxTextFileBytes, 1<<20)
@@ -208,6 +231,7 @@ func (c *Config) validate() error {
 		}
 	}
 	checks = append(checks, personaChecks(c.Personas)...)
+	checks = append(checks, toolChecks(c.Tools)...)
 	for _, ch := range checks {
 		if ch.err != nil {
 			return fmt.Errorf("config: %s: %w", ch.key, ch.err)

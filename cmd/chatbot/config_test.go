@@ -116,6 +116,11 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"personas:\n  'off': be quiet\n", "personas.off"},
 		{"personas:\n  pirate: ''\n", "personas.pirate"},
 		{"personas: [a, b]\n", "personas"},
+		{"tools:\n  mcp_servers:\n    - name: notes\n", "tools.mcp_servers[0]"},
+		{"tools:\n  mcp_servers:\n    - name: a\n      url: http://x/mcp\n    - name: a\n      url: http://y/mcp\n", "tools.mcp_servers[1]"},
+		{"tools:\n  mcp_servers:\n    - name: 'bad name'\n      command: [x]\n", "tools.mcp_servers[0]"},
+		{"tools:\n  max_rounds: -1\n", "tools.max_rounds"},
+		{"tools:\n  mcp_server: []\n", "tools.mcp_server"},
 	}
 	for _, tt := range tests {
 		_, err := parseConfig([]byte(tt.yaml), env(nil))

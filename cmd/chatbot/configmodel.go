@@ -70,3 +70,42 @@ func personaChecks(personas map[string]string) []keyCheck {
 	}
 	return checks
 }
+
+// toolChecks checks the tools section: positive bounds, and each MCP server
+// with a unique name and either a command or a URL.
+func toolChecks(t ToolsConfig) []keyCheck {
+	checks := []keyCheck{
+		{"tools.max_rounds", positive(t.MaxRounds)},
+		{"tools.call_timeout", positive(int(t.CallTimeout))},
+	}
+	seen := map[string]bool{}
+	for i, s := range t.MCPServers {
+		key := fmt.Sprintf("tools.mcp_servers[%d]", i)
+		var err error
+		switch {
+		case !serverName(s.Name):
+			err = fmt.Errorf("name must be 1-32 of A-Z a-z 0-9 _ -, got %q", s.Name)
+		case seen[s.Name]:
+			err = fmt.Errorf("name %q is used twice", s.Name)
+		case (len(s.Command) == 0) == (s.URL == ""):
+			err = fmt.Errorf("set either command (a stdio server: [program, args…]) or url (a streamable-HTTP server)")
+		case s.URL != "":
+			err = checkURL(s.URL)
+		}
+		seen[s.Name] = true
+		checks = append(checks, keyCheck{key, err})
+	}
+	return checks
+}
+
+func serverName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')) {
+			return false
+		}
+	}
+	return true
+}
