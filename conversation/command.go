@@ -33,7 +33,7 @@ func parseCommand(text string) (cmd, arg string, ok bool) {
 	}
 	word, _, _ = strings.Cut(word, "@")
 	switch word = strings.ToLower(word); word {
-	case CommandStart, CommandHelp, CommandReset, CommandStop, CommandUsage, CommandModel, CommandPersona, CommandImage:
+	case CommandStart, CommandHelp, CommandReset, CommandStop, CommandUsage, CommandModel, CommandPersona, CommandImage, CommandWeb:
 		return word, strings.TrimSpace(rest), true
 	}
 	return "", "", false
@@ -66,6 +66,8 @@ func (e *Engine) command(ctx context.Context, req Request, cmd, arg string) erro
 		return e.modelCommand(ctx, req, arg)
 	case CommandPersona:
 		return e.personaCommand(ctx, req, arg)
+	case CommandWeb:
+		return e.webCommand(ctx, req)
 	default:
 		return e.finishNow(ctx, req.Reply, e.HelpText(ctx, req.Chat))
 	}

@@ -43,6 +43,8 @@ type Config struct {
 	MaxToolOutputBytes int
 	// ShowToolCalls keeps the "🔧 tool" lines in the final message.
 	ShowToolCalls bool
+	// WebLinks, when set, answers /web with a one-time login link.
+	WebLinks LoginLinks
 	// MaxContextTokens bounds system prompt + history + the new message + ReplyTokens.
 	// Default 16000.
 	MaxContextTokens int
@@ -332,6 +334,9 @@ func (e *Engine) HelpText(ctx context.Context, chat ChatID) string {
 		"/model: show or switch this chat's model\n")
 	if e.cfg.Images != nil {
 		b.WriteString("/image PROMPT: draw a picture\n")
+	}
+	if e.cfg.WebLinks != nil {
+		b.WriteString("/web: a login link to the web chat (in a private chat)\n")
 	}
 	if len(e.cfg.Personas) > 0 {
 		b.WriteString("/persona: show or switch this chat's persona\n")

@@ -207,3 +207,29 @@ func (e *Engine) saveSetting(ctx context.Context, req Request, change func(*Chat
 	}
 	return e.finishNow(ctx, req.Reply, done)
 }
+
+// CommandWeb answers with a one-time login link to the web chat.
+const CommandWeb = "web"
+
+// LoginLinks issues one-time links that log a platform user into the web chat,
+// where chat (their private chat) is one of their conversations. bots/web
+// implements it.
+type LoginLinks interface {
+	LoginLink(ctx context.Context, userID string, chat ChatID) (url string, err error)
+}
+
+// webCommand answers /web in a private conversation with a login link.
+func (e *Engine) webCommand(ctx context.Context, req Request) error {
+	switch {
+	case e.cfg.WebLinks == nil:
+		return e.finishNow(ctx, req.Reply, "The web chat is not set up on this bot.")
+	case !req.Private:
+		return e.finishNow(ctx, req.Reply, "Send /web to me in a private chat, and I'll answer with your login link there.")
+	}
+	link, err := e.cfg.WebLinks.LoginLink(ctx, req.UserID, req.Chat)
+	if err != nil {
+		e.log.Warn("web login link", "user", req.UserID, "err", err)
+		return e.finishNow(ctx, req.Reply, "I could not make a login link. Please try again.")
+	}
+	return e.finishNow(ctx, req.Reply, "Your login link for the web chat (it works once, for 10 minutes; this chat is there too):\n"+link)
+}
