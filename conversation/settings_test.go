@@ -168,3 +168,31 @@ func TestSplitReasoning(t *testing.T) {
 		}
 	}
 }
+
+// links issues numbered login links and records who asked.
+type links struct{ asked []string }
+
+func (l *links) LoginLink(_ context.Context, user string, chat conversation.ChatID) (string, error) {
+	l.asked = append(l.asked, user+" "+string(chat))
+	return "https://bot.example/login/one-time-" + user, nil
+}
+
+func TestWebCommandGivesALinkInPrivateOnly(t *testing.T) {
+	l := &links{}
+	h := newHarness(t, conversation.Config{WebLinks: l})
+	ask := func(private bool) string {
+		r := conversationtest.NewReply()
+		h.engine.Handle(context.Background(), conversation.Request{Chat: "telegram:7", UserID: "telegram:7", Text: "/web", Private: private, Reply: r})
+		got, _ := r.WaitFinal(wait)
+		return got
+	}
+	if got := ask(false); !strings.Contains(got, "private chat") || len(l.asked) != 0 {
+		t.Errorf("in a group: %q, %d links", got, len(l.asked))
+	}
+	if got := ask(true); !strings.Contains(got, "https://bot.example/login/one-time-telegram:7") || l.asked[0] != "telegram:7 telegram:7" {
+		t.Errorf("in private: %q, asked %v", got, l.asked)
+	}
+	if got := newHarness(t, conversation.Config{}).say(t, "c", "/web"); !strings.Contains(got, "not set up") {
+		t.Errorf("without a web chat: %q", got)
+	}
+}
