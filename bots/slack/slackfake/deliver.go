@@ -21,10 +21,11 @@ import (
 type delivery struct {
 	envelope string // envelope id
 	eventID  string // "" for slash commands
-	kind     string // events_api or slash_commands
+	kind     string // events_api, slash_commands or interactive
 	payload  map[string]any
 	attempts int           // sends so far
 	acks     int           // acknowledgements so far
+	failed   bool          // all attempts went unacknowledged
 	ackc     chan struct{} // closed by the acknowledgement of the current send
 }
 
@@ -148,6 +149,7 @@ func (s *Server) Slash(channel, user, command, text string) string {
 
 // Redeliver sends an event again with retry_attempt incremented (X-Slack-Retry-Num
 // over the Events API), as Slack does when it did not see the acknowledgement.
+// Given a trigger id (Press), it sends the interaction again as it was.
 func (s *Server) Redeliver(eventID string) {
 	s.mu.Lock()
 	d := s.events[eventID]
@@ -167,6 +169,16 @@ func (s *Server) Acked(eventID string) bool {
 	defer s.mu.Unlock()
 	d := s.events[eventID]
 	return d != nil && d.acks > 0
+}
+
+// Failed reports whether Slack gave up on an event or interaction: every attempt
+// went unacknowledged (for an interaction, the one attempt; the user saw an
+// error in Slack).
+func (s *Server) Failed(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.events[id]
+	return d != nil && d.failed && d.acks == 0
 }
 
 // Sends returns how often an event was sent to the app.
@@ -195,7 +207,11 @@ func (s *Server) run(d *delivery, first int) {
 	if first > 0 {
 		reason = "timeout"
 	}
-	for attempt := first; attempt <= first+s.opt.MaxRetries; attempt++ {
+	retries := s.opt.MaxRetries
+	if d.kind == kindInteractive {
+		retries = 0 // Slack shows the user an error instead
+	}
+	for attempt := first; attempt <= first+retries; attempt++ {
 		if attempt > first {
 			if i := attempt - first - 1; i < len(s.opt.RetryDelays) && !s.wait(s.opt.RetryDelays[i]) {
 				return
@@ -214,6 +230,9 @@ func (s *Server) run(d *delivery, first int) {
 			return
 		}
 	}
+	s.mu.Lock()
+	d.failed = true
+	s.mu.Unlock()
 }
 
 // wait sleeps d, reporting false if the fake closed meanwhile.
@@ -260,7 +279,7 @@ func (s *Server) sendEnvelope(d *delivery, attempt int, reason string) (bool, st
 	}
 	ackc := s.arm(d)
 	env := map[string]any{"envelope_id": d.envelope, "type": d.kind, "payload": d.payload,
-		"accepts_response_payload": d.kind != "events_api"}
+		"accepts_response_payload": d.kind == "slash_commands"}
 	if d.kind == "events_api" {
 		env["retry_attempt"], env["retry_reason"] = attempt, reason
 	}
@@ -295,7 +314,7 @@ func (s *Server) postEvent(target, secret string, d *delivery, attempt int, reas
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("X-Slack-Request-Timestamp", ts)
 	req.Header.Set("X-Slack-Signature", Sign(secret, ts, body))
-	if attempt > 0 {
+	if attempt > 0 && d.kind != kindInteractive {
 		req.Header.Set("X-Slack-Retry-Num", strconv.Itoa(attempt))
 		req.Header.Set("X-Slack-Retry-Reason", reason)
 	}
@@ -317,11 +336,15 @@ func (s *Server) postEvent(target, secret string, d *delivery, attempt int, reas
 }
 
 // eventBody is d as the Events API posts it: JSON for events, a form for slash
-// commands.
+// commands, and a form whose payload field holds the JSON for interactions.
 func eventBody(d *delivery) ([]byte, string) {
-	if d.kind == "events_api" {
+	switch d.kind {
+	case "events_api":
 		b, _ := json.Marshal(d.payload)
 		return b, "application/json"
+	case kindInteractive:
+		b, _ := json.Marshal(d.payload)
+		return []byte(url.Values{"payload": {string(b)}}.Encode()), "application/x-www-form-urlencoded"
 	}
 	form := url.Values{}
 	for k, v := range d.payload {

@@ -2,15 +2,18 @@
 // a loopback server with the Web API methods the bot calls (auth.test,
 // apps.connections.open, chat.postMessage, chat.update, chat.postEphemeral,
 // chat.startStream/appendStream/stopStream, assistant.threads.setStatus,
-// users.info) in Slack's response shapes, a per-workspace chat.update rate limit
-// answered with HTTP 429 + Retry-After, and event delivery over Socket Mode (a
-// WebSocket with hello, events_api and slash_commands envelopes that must be
-// acknowledged within the ack timeout or are redelivered with retry_attempt
-// incremented; disconnect and reconnect) or over the Events API (signed HTTP posts
-// with X-Slack-Retry-Num on retries).
+// users.info) in Slack's response shapes, Block Kit validation (sections, actions
+// blocks, buttons) with chat.update's rules for blocks, a per-workspace
+// chat.update rate limit answered with HTTP 429 + Retry-After, and event delivery
+// over Socket Mode (a WebSocket with hello, events_api and slash_commands
+// envelopes that must be acknowledged within the ack timeout or are redelivered
+// with retry_attempt incremented, and interactive envelopes for button presses;
+// disconnect and reconnect) or over the Events API (signed HTTP posts with
+// X-Slack-Retry-Num on retries; button presses as signed forms with a payload
+// field).
 //
-// Tests post user messages, mentions and slash commands, and read each thread's
-// messages with the full history of their texts.
+// Tests post user messages, mentions and slash commands, press buttons, and read
+// each thread's messages with the full history of their texts and their blocks.
 package slackfake
 
 import (
@@ -96,6 +99,8 @@ type Message struct {
 	User     string
 	BotID    string // set for the bot's messages
 	Text     string // the current text (Markdown for streamed messages)
+	// Blocks is the message's Block Kit blocks as JSON, "" when it has none.
+	Blocks string
 	// History is every text the message has shown, oldest first; the last is Text.
 	History []string
 	// At is when the message showed each text of History.

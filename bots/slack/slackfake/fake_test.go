@@ -295,3 +295,187 @@ func listen(t *testing.T) net.Listener {
 	}
 	return ln
 }
+
+// buttons is an actions block of n buttons.
+func buttons(n int, edit func(i int, b *slack.ButtonBlockElement)) *slack.ActionBlock {
+	var elems []slack.BlockElement
+	for i := range n {
+		b := slack.NewButtonBlockElement("b"+strconv.Itoa(i), "v"+strconv.Itoa(i),
+			slack.NewTextBlockObject("plain_text", "B"+strconv.Itoa(i), false, false))
+		if edit != nil {
+			edit(i, b)
+		}
+		elems = append(elems, b)
+	}
+	return slack.NewActionBlock("actions", elems...)
+}
+
+func TestBlockKitLimits(t *testing.T) {
+	_, api := newFake(t, slackfake.Options{NoEcho: true})
+	tests := []struct {
+		name   string
+		blocks []slack.Block
+		want   string
+	}{
+		{"25 buttons", []slack.Block{buttons(25, nil)}, ""},
+		{"26 buttons in one block", []slack.Block{buttons(26, nil)}, "invalid_blocks"},
+		{"no buttons", []slack.Block{slack.NewActionBlock("a")}, "invalid_blocks"},
+		{"label over 75", []slack.Block{buttons(1, func(_ int, b *slack.ButtonBlockElement) {
+			b.Text.Text = strings.Repeat("l", 76)
+		})}, "invalid_blocks"},
+		{"mrkdwn label", []slack.Block{buttons(1, func(_ int, b *slack.ButtonBlockElement) {
+			b.Text.Type = "mrkdwn"
+		})}, "invalid_blocks"},
+		{"value of 2,000", []slack.Block{buttons(1, func(_ int, b *slack.ButtonBlockElement) {
+			b.Value = strings.Repeat("v", 2000)
+		})}, ""},
+		{"value over 2,000", []slack.Block{buttons(1, func(_ int, b *slack.ButtonBlockElement) {
+			b.Value = strings.Repeat("v", 2001)
+		})}, "invalid_blocks"},
+		{"same action_id twice in a block", []slack.Block{buttons(2, func(_ int, b *slack.ButtonBlockElement) {
+			b.ActionID = "same"
+		})}, "invalid_blocks"},
+		{"unknown style", []slack.Block{buttons(1, func(_ int, b *slack.ButtonBlockElement) {
+			b.Style = "green"
+		})}, "invalid_blocks"},
+		{"primary style", []slack.Block{buttons(2, func(i int, b *slack.ButtonBlockElement) {
+			if i == 0 {
+				b.Style = slack.StylePrimary
+			}
+		})}, ""},
+		{"same block_id twice", []slack.Block{buttons(1, nil), buttons(1, nil)}, "invalid_blocks"},
+	}
+	for _, tt := range tests {
+		_, _, err := api.PostMessage("C1", slack.MsgOptionText("fallback", false), slack.MsgOptionBlocks(tt.blocks...))
+		var se slack.SlackErrorResponse
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v, want ok", tt.name, err)
+		case tt.want != "" && (!errors.As(err, &se) || se.Err != tt.want):
+			t.Errorf("%s: %v, want %s", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestUpdateKeepsOrRemovesBlocks(t *testing.T) {
+	s, api := newFake(t, slackfake.Options{NoEcho: true})
+	_, ts, err := api.PostMessage("C1", slack.MsgOptionText("pick", false), slack.MsgOptionBlocks(buttons(2, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func() slackfake.Message { return s.BotMessages("C1", "")[0] }
+	if got := msg().Buttons(); len(got) != 2 || got[1].Value != "v1" || got[1].Text != "B1" {
+		t.Fatalf("buttons %+v", got)
+	}
+	// Text alone keeps the blocks, as chat.update documents; [] removes them.
+	if _, _, _, err := api.UpdateMessage("C1", ts, slack.MsgOptionText("new text", false)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(msg().Buttons()); n != 2 {
+		t.Errorf("%d buttons after a text update, want the 2 kept", n)
+	}
+	if _, _, _, err := api.UpdateMessage("C1", ts, slack.MsgOptionText("done", false), slack.MsgOptionBlocks()); err != nil {
+		t.Fatal(err)
+	}
+	if m := msg(); m.Blocks != "" || m.Text != "done" {
+		t.Errorf("after blocks=[]: blocks %q, text %q", m.Blocks, m.Text)
+	}
+}
+
+func TestPressOverSocketMode(t *testing.T) {
+	s, api := newFake(t, slackfake.Options{AckTimeout: 200 * time.Millisecond})
+	s.AddUser("U1", "Ann")
+	ws := dial(t, api)
+	parent := s.Post("C1", "U1", "hi")
+	read(t, ws) // the message event, left unacknowledged: it comes again
+	_, ts, err := api.PostMessage("C1", slack.MsgOptionText("pick", false), slack.MsgOptionTS(parent.TS),
+		slack.MsgOptionBlocks(buttons(2, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Press("C1", ts, "U1", "nope"); err == nil {
+		t.Errorf("pressing a button that does not exist worked")
+	}
+	trigger, err := s.Press("C1", ts, "U1", "b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e envelope
+	for e.Type != "interactive" {
+		e = read(t, ws)
+	}
+	var cb slack.InteractionCallback
+	if err := json.Unmarshal(e.Payload, &cb); err != nil {
+		t.Fatal(err)
+	}
+	a := cb.ActionCallback.BlockActions
+	if cb.Type != slack.InteractionTypeBlockActions || cb.TriggerID != trigger || cb.User.ID != "U1" ||
+		cb.Container.ChannelID != "C1" || cb.Container.MessageTs != ts || cb.Container.ThreadTs != parent.TS ||
+		cb.Message.ThreadTimestamp != parent.TS || len(a) != 1 || a[0].ActionID != "b1" || a[0].Value != "v1" ||
+		a[0].ActionTs == "" || cb.ResponseURL == "" {
+		t.Fatalf("payload %s", e.Payload)
+	}
+	// Not acknowledged: Slack tells the user, and does not send it again.
+	for !s.Failed(trigger) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s.Acked(trigger) || s.Sends(trigger) != 1 {
+		t.Errorf("acked %v, sends %d", s.Acked(trigger), s.Sends(trigger))
+	}
+}
+
+func TestPressOverEventsAPI(t *testing.T) {
+	type post struct {
+		header http.Header
+		form   url.Values
+		raw    []byte
+	}
+	got := make(chan post, 10)
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		form, _ := url.ParseQuery(string(raw))
+		got <- post{r.Header.Clone(), form, raw}
+	})
+	srv := &http.Server{Handler: app}
+	s, api := newFake(t, slackfake.Options{NoEcho: true})
+	ln := listen(t)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	s.SetEventsURL("http://"+ln.Addr().String()+"/slack/events", "s3cret")
+	s.AddChannel("D1")
+	_, ts, err := api.PostMessage("D1", slack.MsgOptionText("pick", false), slack.MsgOptionBlocks(buttons(1, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trigger, err := s.Press("D1", ts, "U1", "b0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := <-got
+	if ct := p.header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+		t.Errorf("content type %q", ct)
+	}
+	h := http.Header{}
+	h.Set("X-Slack-Request-Timestamp", p.header.Get("X-Slack-Request-Timestamp"))
+	h.Set("X-Slack-Signature", p.header.Get("X-Slack-Signature"))
+	sv, err := slack.NewSecretsVerifier(h, "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.Write(p.raw)
+	if err := sv.Ensure(); err != nil {
+		t.Errorf("signature: %v", err)
+	}
+	var cb slack.InteractionCallback
+	if err := json.Unmarshal([]byte(p.form.Get("payload")), &cb); err != nil || cb.TriggerID != trigger ||
+		cb.Container.ChannelID != "D1" || cb.Container.ThreadTs != "" || cb.Channel.Name != "directmessage" {
+		t.Errorf("payload %q: %v", p.form.Get("payload"), err)
+	}
+	for !s.Acked(trigger) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.Redeliver(trigger)
+	if again := <-got; again.form.Get("payload") != p.form.Get("payload") || again.header.Get("X-Slack-Retry-Num") != "" {
+		t.Errorf("redelivery %v %q", again.header, again.form.Get("payload"))
+	}
+}

@@ -165,7 +165,7 @@ func (s *Server) usersInfo(p url.Values) response {
 // checkText validates a message's text and blocks as Slack does.
 func checkText(p url.Values) string {
 	text, blocks := p.Get("text"), p.Get("blocks")
-	if strings.TrimSpace(text) == "" && blocks == "" {
+	if strings.TrimSpace(text) == "" && noBlocks(blocks) {
 		return "no_text"
 	}
 	if utf8.RuneCountInString(text) > maxTextChars {
@@ -174,30 +174,21 @@ func checkText(p url.Values) string {
 	if blocks == "" {
 		return ""
 	}
-	var bs []struct {
-		Type string `json:"type"`
-		Text any    `json:"text"`
+	return checkBlocks(blocks)
+}
+
+// setBlocks applies a call's blocks argument to m: blocks replace the message's
+// ones, "[]" removes them, and without the argument they are kept, as
+// chat.update does. The caller holds s.mu.
+func setBlocks(m *Message, p url.Values) {
+	if !p.Has("blocks") {
+		return
 	}
-	if err := json.Unmarshal([]byte(blocks), &bs); err != nil {
-		return "invalid_blocks_format"
+	if raw := p.Get("blocks"); noBlocks(raw) {
+		m.Blocks = ""
+	} else {
+		m.Blocks = raw
 	}
-	markdown := 0
-	for _, b := range bs {
-		switch t := b.Text.(type) {
-		case string:
-			if b.Type == "markdown" {
-				markdown += utf8.RuneCountInString(t)
-			}
-		case map[string]any:
-			if str, _ := t["text"].(string); b.Type == "section" && utf8.RuneCountInString(str) > maxSectionChars {
-				return "invalid_blocks"
-			}
-		}
-	}
-	if markdown > maxMarkdownBlockChars {
-		return "msg_blocks_too_long"
-	}
-	return ""
 }
 
 // botMessage adds a message by the bot to channel; the caller holds s.mu.
@@ -229,7 +220,9 @@ func (s *Server) postMessage(p url.Values) response {
 		return fail(code)
 	}
 	s.mu.Lock()
-	m := copyMessage(s.botMessage(channel, p.Get("thread_ts"), p.Get("text")))
+	bm := s.botMessage(channel, p.Get("thread_ts"), p.Get("text"))
+	setBlocks(bm, p)
+	m := copyMessage(bm)
 	s.mu.Unlock()
 	s.echo(m, "")
 	return ok(map[string]any{"channel": channel, "ts": m.TS, "message": messageJSON(&m)})
@@ -259,6 +252,7 @@ func (s *Server) update(p url.Values) response {
 	var now Message
 	if code == "" {
 		prev = m.Text
+		setBlocks(m, p)
 		setText(m, text)
 		now = copyMessage(m)
 	}
@@ -400,6 +394,12 @@ func messageJSON(m *Message) map[string]any {
 	}
 	if m.BotID != "" {
 		j["bot_id"] = m.BotID
+	}
+	if m.Blocks != "" {
+		var blocks any
+		if json.Unmarshal([]byte(m.Blocks), &blocks) == nil {
+			j["blocks"] = blocks
+		}
 	}
 	return j
 }
