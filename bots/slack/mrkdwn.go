@@ -50,13 +50,25 @@ func (w *mrkdwnWriter) blocks(n ast.Node, depth int) string {
 	if l, ok := n.Parent().(*ast.List); ok && l.IsTight {
 		sep = "\n"
 	}
-	var parts []string
+	var b strings.Builder
 	for c := n.FirstChild(); c != nil; c = c.NextSibling() {
-		if s := w.block(c, depth); s != "" {
-			parts = append(parts, s)
+		s := w.block(c, depth)
+		if s == "" {
+			continue
 		}
+		if b.Len() > 0 {
+			// A list right under its paragraph ("Sources:\n1. …") stays there.
+			_, list := c.(*ast.List)
+			_, para := c.PreviousSibling().(*ast.Paragraph)
+			if list && para && !c.HasBlankPreviousLines() {
+				b.WriteString("\n")
+			} else {
+				b.WriteString(sep)
+			}
+		}
+		b.WriteString(s)
 	}
-	return strings.Join(parts, sep)
+	return b.String()
 }
 
 // block renders one block node.

@@ -45,6 +45,12 @@ func TestToMrkdwn(t *testing.T) {
 		{"backticks in text", "a ``` b", "a ˋˋˋ b"},
 		{"hard break", "a  \nb", "a\nb"},
 		{"empty", "", ""},
+		{"angle link", "[t](<https://e.com/a b>)", "<https://e.com/a%20b|t>"},
+		{"angle link with parentheses", "[t (x)](<https://e.com/p(1)?q=a&r=b>)", "<https://e.com/p(1)?q=a&amp;r=b|t (x)>"},
+		{"sources", "Done.\n\nSources:\n1. [Go](<https://go.dev/>)\n2. [A & B](<https://e.com/%3Cx%3E>)",
+			"Done.\n\nSources:\n1. <https://go.dev/|Go>\n2. <https://e.com/%3Cx%3E|A &amp; B>"},
+		{"list after a blank line", "Items:\n\n- a\n- b", "Items:\n\n• a\n• b"},
+		{"reasoning", "> 💭 Thinking **hard**.\n>\n> 1 < 2\n\nAnswer.", "> 💭 Thinking *hard*.\n>\n> 1 &lt; 2\n\nAnswer."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
