@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/chatbot-dev/chatbot/conversation"
 )
@@ -33,20 +34,29 @@ func (a *Adapter) denied(user, channel string, dm bool) string {
 		"The bot's owner can add its id `%s` to `slack.allowed_channel_ids`.", channel)
 }
 
-// helpText is the engine's help plus how the bot works in Slack.
+// helpText is the engine's help for the conversation chat (a thread, a DM's top
+// level or a thread in a DM) plus how the bot works in Slack.
 func (a *Adapter) helpText(ctx context.Context, chat conversation.ChatID) string {
 	bot := "@" + a.botName
 	follow := "and I follow the thread without further mentions"
 	if !a.cfg.ReplyInThreadsWithoutMention {
 		follow = "and mention me again for each message there"
 	}
-	return a.engine.HelpText(ctx, chat) + "\n\n" +
+	base := a.engine.HelpText(ctx, chat)
+	settings := "• `" + bot + " model` shows this conversation's model with buttons to switch it; " +
+		"`" + bot + " model NAME` switches."
+	// The engine names /persona only when personas are configured.
+	if strings.Contains(base, "/"+conversation.CommandPersona) {
+		settings += " `" + bot + " persona` does the same for personas; `" + bot + " persona off` goes back to the default."
+	}
+	return base + "\n\n" +
 		"**In Slack**\n" +
 		"• Mention me (" + bot + ") in a channel and I answer in a thread, " + follow + ". " +
 		"Each thread is its own conversation.\n" +
 		"• In a DM with me every message is for me; a thread in a DM is a conversation of its own.\n" +
 		"• To start over: `" + bot + " reset` in a thread (or just `reset` or `!reset` in a DM or in my threads), " +
 		"or the `/reset` command in a DM.\n" +
+		settings + " In a DM or my threads, `model` and `persona` work without the mention too.\n" +
 		"• `" + bot + " stop` stops the answer in progress; `" + bot + " help` shows this."
 }
 

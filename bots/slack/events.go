@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -57,7 +58,8 @@ func (a *Adapter) serveEvents(ctx context.Context) error {
 }
 
 // eventsHandler serves POST /slack/events: events, the url_verification
-// challenge and slash commands, all signed with the signing secret.
+// challenge, slash commands and interactions (button presses), all signed with
+// the signing secret.
 func (a *Adapter) eventsHandler(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+EventsPath, func(w http.ResponseWriter, r *http.Request) {
@@ -83,6 +85,11 @@ func (a *Adapter) serveEvent(ctx context.Context, w http.ResponseWriter, r *http
 		a.log.Debug("slack events: redelivery", "attempt", n, "reason", r.Header.Get("X-Slack-Retry-Reason"))
 	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
+		// A form is a slash command, or an interaction (its JSON in payload).
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Has("payload") {
+			a.serveInteraction(ctx, w, form)
+			return
+		}
 		a.serveSlash(ctx, w, r, body)
 		return
 	}

@@ -198,8 +198,9 @@ func chatID(team, channel, thread string) conversation.ChatID {
 }
 
 // command strips the bot's mention and maps Slack's forms of the commands
-// ("@bot reset", "reset" or "!reset" in a DM or a bot thread) onto the engine's
-// ("/reset"). It returns the text for the engine and the command, if any.
+// ("@bot reset", "reset" or "!reset" in a DM or a bot thread, "@bot model NAME")
+// onto the engine's ("/reset", "/model NAME"). It returns the text for the
+// engine and the command, if any.
 func (a *Adapter) command(in incoming) (string, string) {
 	text := strings.TrimSpace(unescape(a.stripMention(in.text)))
 	if text == "" { // a bare mention, or a message with no text (only a file or an attachment)
@@ -212,7 +213,32 @@ func (a *Adapter) command(in incoming) (string, string) {
 			return "/" + c, c
 		}
 	}
+	if cmd, ok := settingsCommand(text, in.mention); ok {
+		return cmd, strings.TrimPrefix(strings.Fields(cmd)[0], "/")
+	}
 	return text, ""
+}
+
+// settingsCommand maps "model", "model NAME", "persona", "persona NAME" and
+// "persona off" (with "!" or "/" in front, or none) onto the engine's /model and
+// /persona. Without the mention (in a DM or a thread the bot follows) and
+// without "!" or "/", only the word alone or with one more word counts, so that
+// a sentence starting with "model" still goes to the model.
+func settingsCommand(text string, mention bool) (string, bool) {
+	fields := strings.Fields(text)
+	word := strings.ToLower(fields[0])
+	prefixed := strings.HasPrefix(word, "!") || strings.HasPrefix(word, "/")
+	if prefixed {
+		word = word[1:]
+	}
+	if word != conversation.CommandModel && word != conversation.CommandPersona {
+		return "", false
+	}
+	args := fields[1:]
+	if !prefixed && !mention && len(args) > 1 {
+		return "", false
+	}
+	return strings.Join(append([]string{"/" + word}, args...), " "), true
 }
 
 // stripMention removes the bot's mentions from text.
@@ -283,16 +309,16 @@ func (a *Adapter) onSlash(ctx context.Context, cmd slackgo.SlashCommand) {
 	case strings.Contains(c, conversation.CommandStop):
 		name = conversation.CommandStop
 	}
+	team := cmd.TeamID
+	if team == "" {
+		team = a.team
+	}
 	switch {
 	case name == conversation.CommandHelp:
-		a.finish(ctx, eph, a.helpText(ctx, chatID(cmd.TeamID, cmd.ChannelID, "")))
+		a.finish(ctx, eph, a.helpText(ctx, chatID(team, cmd.ChannelID, "")))
 	case !dm:
 		a.finish(ctx, eph, a.channelResetNote())
 	default:
-		team := cmd.TeamID
-		if team == "" {
-			team = a.team
-		}
 		req := conversation.Request{Chat: chatID(team, cmd.ChannelID, ""), UserID: "slack:" + cmd.UserID,
 			Text: "/" + name, Reply: eph, UpdateEvery: a.cfg.UpdateEvery}
 		if err := a.engine.Handle(ctx, req); err != nil && !errors.Is(err, conversation.ErrClosed) {

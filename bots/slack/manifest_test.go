@@ -35,6 +35,9 @@ func TestManifest(t *testing.T) {
 			Events struct {
 				Bot []string `yaml:"bot_events"`
 			} `yaml:"event_subscriptions"`
+			Interactivity struct {
+				Enabled bool `yaml:"is_enabled"`
+			} `yaml:"interactivity"`
 			SocketMode bool `yaml:"socket_mode_enabled"`
 		} `yaml:"settings"`
 	}
@@ -55,6 +58,9 @@ func TestManifest(t *testing.T) {
 	if !m.Settings.SocketMode || !m.Features.AppHome.MessagesTab || m.Features.BotUser.DisplayName == "" {
 		t.Errorf("socket mode %v, messages tab %v, bot user %q", m.Settings.SocketMode,
 			m.Features.AppHome.MessagesTab, m.Features.BotUser.DisplayName)
+	}
+	if !m.Settings.Interactivity.Enabled {
+		t.Errorf("interactivity off: the model and persona buttons would never reach the bot")
 	}
 	if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/reset" {
 		t.Errorf("slash commands %+v, want /reset", m.Features.SlashCommands)

@@ -35,6 +35,7 @@ var (
 
 	errNotAppend = errors.New("reply text is not an extension of the streamed text")
 	errTooLong   = errors.New("reply too long for one native stream")
+	errChoices   = errors.New("buttons need a message of their own")
 )
 
 // reply writes one answer into a Slack thread or DM: a thinking state, then the
@@ -52,15 +53,17 @@ type reply struct {
 	limit   int  // most mrkdwn characters per message
 	native  bool // stream natively while that works
 
-	mu     sync.Mutex
-	msgs   []posted // the reply's messages, in order
-	stream *stream  // the native stream, once started
+	mu      sync.Mutex
+	msgs    []posted              // the reply's messages, in order
+	stream  *stream               // the native stream, once started
+	choices []conversation.Choice // buttons under the final text (FinishChoices)
 }
 
 // posted is one message of a reply.
 type posted struct {
-	ts    string
-	shown string // the mrkdwn it shows now
+	ts      string
+	shown   string // the mrkdwn it shows now
+	buttons bool   // it has blocks (the choices' buttons)
 }
 
 // stream is a native stream in progress.
@@ -84,7 +87,7 @@ func (r *reply) start(ctx context.Context) {
 		r.log.Debug("slack: thread status not available, posting a placeholder", "err", err)
 	}
 	r.native = false // a placeholder cannot become a stream
-	ts, err := r.post(ctx, thinkingText)
+	ts, err := r.post(ctx, thinkingText, nil)
 	if err != nil {
 		r.log.Warn("slack: post placeholder", "channel", r.channel, "err", err)
 		return
@@ -97,7 +100,7 @@ func (r *reply) Update(ctx context.Context, text string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.native {
-		err := r.streamTo(ctx, text, false)
+		err := r.streamTo(ctx, streamable(text), false)
 		if err == nil {
 			return nil
 		}
@@ -164,24 +167,28 @@ func (r *reply) show(ctx context.Context, text string, final bool) error {
 func (r *reply) showOnce(ctx context.Context, text string, final bool) error {
 	chunks := r.chunks(text)
 	for i, c := range chunks {
+		var blocks []slackgo.Block
+		if final && r.choices != nil && i == len(chunks)-1 {
+			blocks = choiceBlocks(c, r.choices)
+		}
 		if i >= len(r.msgs) {
-			ts, err := r.post(ctx, c)
+			ts, err := r.post(ctx, c, blocks)
 			if err != nil {
 				return err
 			}
-			r.msgs = append(r.msgs, posted{ts: ts, shown: c})
+			r.msgs = append(r.msgs, posted{ts: ts, shown: c, buttons: blocks != nil})
 			continue
 		}
-		if r.msgs[i].shown == c {
+		if r.msgs[i].shown == c && blocks == nil && !r.msgs[i].buttons {
 			continue
 		}
-		if err := r.edit(ctx, i, c, final); err != nil {
+		if err := r.edit(ctx, i, c, final, blocks); err != nil {
 			return err
 		}
 	}
 	if final { // a re-split left messages over: say where the text went
 		for i := len(chunks); i < len(r.msgs); i++ {
-			if err := r.edit(ctx, i, "_(continued above)_", final); err != nil {
+			if err := r.edit(ctx, i, "_(continued above)_", final, nil); err != nil {
 				return err
 			}
 		}
@@ -214,9 +221,13 @@ func truncate(s string, n int) string {
 	return string([]rune(s)[:n])
 }
 
-// post sends a new message of the reply.
-func (r *reply) post(ctx context.Context, text string) (string, error) {
+// post sends a new message of the reply, with blocks if any (then text is the
+// notifications' fallback).
+func (r *reply) post(ctx context.Context, text string, blocks []slackgo.Block) (string, error) {
 	opts := []slackgo.MsgOption{slackgo.MsgOptionText(text, false)}
+	if blocks != nil {
+		opts = append(opts, slackgo.MsgOptionBlocks(blocks...))
+	}
 	if r.thread != "" {
 		opts = append(opts, slackgo.MsgOptionTS(r.thread))
 	}
@@ -224,10 +235,12 @@ func (r *reply) post(ctx context.Context, text string) (string, error) {
 	return ts, err
 }
 
-// edit makes message i show text, within the workspace's budget. The final text
-// and the first text replacing the placeholder wait for their turn in the budget
-// (so they come first); other updates are skipped when it has no room.
-func (r *reply) edit(ctx context.Context, i int, text string, final bool) error {
+// edit makes message i show text (and blocks, if any: a message that had
+// buttons and gets none loses them; chat.update would keep them otherwise),
+// within the workspace's budget. The final text and the first text replacing
+// the placeholder wait for their turn in the budget (so they come first); other
+// updates are skipped when it has no room.
+func (r *reply) edit(ctx context.Context, i int, text string, final bool, blocks []slackgo.Block) error {
 	patience := time.Duration(0)
 	if r.msgs[i].shown == thinkingText {
 		patience = firstTextPatience
@@ -235,15 +248,19 @@ func (r *reply) edit(ctx context.Context, i int, text string, final bool) error 
 	if err := r.spend(ctx, final, patience); err != nil {
 		return err
 	}
-	_, _, _, err := r.api.UpdateMessageContext(ctx, r.channel, r.msgs[i].ts, slackgo.MsgOptionText(text, false))
+	opts := []slackgo.MsgOption{slackgo.MsgOptionText(text, false)}
+	if blocks != nil || r.msgs[i].buttons {
+		opts = append(opts, slackgo.MsgOptionBlocks(blocks...)) // none: "[]" removes them
+	}
+	_, _, _, err := r.api.UpdateMessageContext(ctx, r.channel, r.msgs[i].ts, opts...)
 	switch slackError(err) {
 	case "message_not_found", "cant_update_message", "edit_window_closed":
 		// The message is gone or frozen: the text goes on in a new one.
-		ts, perr := r.post(ctx, text)
+		ts, perr := r.post(ctx, text, blocks)
 		if perr != nil {
 			return perr
 		}
-		r.msgs[i] = posted{ts: ts, shown: text}
+		r.msgs[i] = posted{ts: ts, shown: text, buttons: blocks != nil}
 		return nil
 	case "":
 		if err != nil {
@@ -252,7 +269,7 @@ func (r *reply) edit(ctx context.Context, i int, text string, final bool) error 
 	default:
 		return err
 	}
-	r.msgs[i].shown = text
+	r.msgs[i].shown, r.msgs[i].buttons = text, blocks != nil
 	return nil
 }
 
@@ -280,6 +297,9 @@ func (r *reply) streamTo(ctx context.Context, text string, final bool) error {
 		return errTooLong
 	}
 	if r.stream == nil {
+		if text == "" && !final {
+			return nil // nothing to show yet: the thread status still says thinking
+		}
 		opts := []slackgo.MsgOption{slackgo.MsgOptionTS(r.thread), slackgo.MsgOptionMarkdownText(text)}
 		if !r.dm {
 			opts = append(opts, slackgo.MsgOptionRecipientUserID(r.user), slackgo.MsgOptionRecipientTeamID(r.team))
@@ -317,6 +337,21 @@ func (r *reply) streamTo(ctx context.Context, text string, final bool) error {
 		r.stream.sent = text
 	}
 	return err
+}
+
+// streamable is the part of a partial reply that a native stream can take now.
+// A stream only appends, and while the reasoning summary grows its last quoted
+// line may still change form (an empty quote line ">" becomes "> text"), so
+// until the answer begins the summary is streamed in whole lines.
+func streamable(text string) string {
+	if !strings.HasPrefix(text, "> "+conversation.ReasoningMark) {
+		return text
+	}
+	if _, answer := conversation.SplitReasoning(text); answer != "" {
+		return text
+	}
+	body := strings.TrimSuffix(text, "\n")
+	return body[:strings.LastIndexByte(body, '\n')+1]
 }
 
 // streamFinal ends the native stream with text, waiting out ratelimited answers.

@@ -4,7 +4,9 @@
 // (signed HTTP posts to /slack/events), decides which messages to answer (mentions
 // in channels, answered in a thread that is one conversation; follow-ups in such a
 // thread; every DM), drops redelivered events with keys kept in the store, checks
-// the allowlists, maps Slack's forms of the commands onto the engine's, and writes
+// the allowlists, maps Slack's forms of the commands onto the engine's ("@bot
+// reset", "@bot model NAME"), shows the engine's choices as Block Kit buttons
+// whose presses (interactive payloads) run as the user's commands, and writes
 // the engine's streaming reply into Slack: a "thinking" state, then the first
 // text, then chat.update edits paced by a budget that all the workspace's streams
 // share, Markdown rendered as mrkdwn, long replies continued in new messages of
@@ -143,9 +145,10 @@ type Adapter struct {
 	users   *userNames
 	budgets *budgets
 
-	handlers  sync.WaitGroup // in-flight event handlers
-	trace     func(event, detail string)
-	connected atomic.Bool // Socket Mode connected, or the events server listening
+	handlers   sync.WaitGroup // in-flight event handlers
+	refreshing keyedMutex     // button messages being shown again
+	trace      func(event, detail string)
+	connected  atomic.Bool // Socket Mode connected, or the events server listening
 }
 
 // Ready reports whether the adapter receives events: its Socket Mode connection

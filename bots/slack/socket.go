@@ -56,6 +56,10 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 		if cmd, ok := evt.Data.(slackgo.SlashCommand); ok {
 			a.spawn(ctx, func(ctx context.Context) { a.onSlash(ctx, cmd) })
 		}
+	case socketmode.EventTypeInteractive:
+		if cb, ok := evt.Data.(slackgo.InteractionCallback); ok {
+			a.spawn(ctx, func(ctx context.Context) { a.onInteraction(ctx, cb) })
+		}
 	case socketmode.EventTypeConnected:
 		a.connected.Store(true)
 		a.log.Info("slack socket mode connected")

@@ -2,6 +2,7 @@ package slackfake
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"mime"
@@ -187,8 +188,26 @@ func setBlocks(m *Message, p url.Values) {
 	if raw := p.Get("blocks"); noBlocks(raw) {
 		m.Blocks = ""
 	} else {
-		m.Blocks = raw
+		m.Blocks = withBlockIDs(raw)
 	}
+}
+
+// withBlockIDs gives every block without a block_id one, as Slack does.
+func withBlockIDs(raw string) string {
+	var bs []map[string]any
+	if json.Unmarshal([]byte(raw), &bs) != nil {
+		return raw
+	}
+	for i, b := range bs {
+		if id, _ := b["block_id"].(string); id == "" {
+			b["block_id"] = fmt.Sprintf("g%d%s", i, strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
+		}
+	}
+	out, err := json.Marshal(bs)
+	if err != nil {
+		return raw
+	}
+	return string(out)
 }
 
 // botMessage adds a message by the bot to channel; the caller holds s.mu.
