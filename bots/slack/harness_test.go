@@ -41,6 +41,10 @@ type harness struct {
 	cfg    Config
 	// modelURL is openai.base_url: the fake OpenAI, or a proxy in front of it.
 	modelURL string
+	// modelOpt and engineCfg tune the model client and the engine (start fills in
+	// the fakes' addresses, the store and the logger).
+	modelOpt  openai.Options
+	engineCfg conversation.Config
 
 	mu     sync.Mutex
 	traces []string // "event detail", in order
@@ -108,9 +112,15 @@ func (h *harness) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := openai.New(openai.Options{BaseURL: h.modelURL, APIKey: "sk-test", Model: "gpt-5.4-mini", MaxRetries: -1})
+	mo := h.modelOpt
+	mo.BaseURL, mo.APIKey, mo.Model = h.modelURL, "sk-test", "gpt-5.4-mini"
+	if mo.MaxRetries == 0 {
+		mo.MaxRetries = -1
+	}
+	ec := h.engineCfg
+	ec.Logger, ec.Settings = h.cfg.Logger, db
 	h.db = db
-	h.engine = conversation.New(conversation.Config{Logger: h.cfg.Logger}, db, model, tokens)
+	h.engine = conversation.New(ec, db, openai.New(mo), tokens)
 	cfg := h.cfg
 	if cfg.Mode == ModeEvents {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
