@@ -45,9 +45,11 @@ func (a *Adapter) helpText(ctx context.Context, chat conversation.ChatID) string
 	base := a.engine.HelpText(ctx, chat)
 	settings := "• `" + bot + " model` shows this conversation's model with buttons to switch it; " +
 		"`" + bot + " model NAME` switches."
+	words := "`model` works"
 	// The engine names /persona only when personas are configured.
 	if strings.Contains(base, "/"+conversation.CommandPersona) {
 		settings += " `" + bot + " persona` does the same for personas; `" + bot + " persona off` goes back to the default."
+		words = "`model` and `persona` work"
 	}
 	return base + "\n\n" +
 		"**In Slack**\n" +
@@ -56,7 +58,7 @@ func (a *Adapter) helpText(ctx context.Context, chat conversation.ChatID) string
 		"• In a DM with me every message is for me; a thread in a DM is a conversation of its own.\n" +
 		"• To start over: `" + bot + " reset` in a thread (or just `reset` or `!reset` in a DM or in my threads), " +
 		"or the `/reset` command in a DM.\n" +
-		settings + " In a DM or my threads, `model` and `persona` work without the mention too.\n" +
+		settings + " In a DM or my threads, " + words + " without the mention too.\n" +
 		"• `" + bot + " stop` stops the answer in progress; `" + bot + " help` shows this."
 }
 

@@ -169,6 +169,9 @@ func TestHelp(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0], "gpt-5.4-mini") || !strings.Contains(got[0], "*In Slack*") {
 		t.Errorf("help %q", got)
 	}
+	if !strings.Contains(got[0], "@chatbot model") || strings.Contains(got[0], "persona") {
+		t.Errorf("help %q: want the model words, and no persona without personas", got)
+	}
 	if n := len(h.ai.Requests()); n != 0 {
 		t.Errorf("%d model requests for help, want 0", n)
 	}

@@ -195,6 +195,7 @@ func TestModelButtons(t *testing.T) {
 		thread  bool // ask in a thread (of a DM)
 	}{
 		{"socket mode, channel thread", nil, general, false},
+		{"native streaming, channel thread", func(c *Config) { c.NativeStreaming = true }, general, false},
 		{"events API, channel thread", eventsMode, general, false},
 		{"socket mode, DM", nil, aliceDM, false},
 		{"events API, DM thread", eventsMode, aliceDM, true},
@@ -403,6 +404,22 @@ func TestSettingsByWordsPersist(t *testing.T) {
 	h.answered(h.slack.PostInThread(general, th.TS, alice, "verse?"))
 	if r := h.lastRequest(); r.Instructions != poetPrompt || r.Model != nano {
 		t.Errorf("thread call: instructions %q, model %q", r.Instructions, r.Model)
+	}
+
+	// Help names the conversation's own model and persona, and the words.
+	h.answered(h.slack.Post(aliceDM, alice, "!help"))
+	dmHelp := h.lastTexts(aliceDM, "")
+	h.answered(h.slack.PostInThread(general, th.TS, alice, h.mention("help")))
+	threadHelp := h.lastTexts(general, th.TS)
+	for _, tt := range []struct{ help, model, persona string }{
+		{dmHelp[len(dmHelp)-1], nano, "pirate"},
+		{threadHelp[len(threadHelp)-1], nano, "poet"},
+	} {
+		for _, want := range []string{tt.model, "Persona: " + tt.persona, "@chatbot model NAME", "@chatbot persona off"} {
+			if !strings.Contains(tt.help, want) {
+				t.Errorf("help lacks %q: %q", want, tt.help)
+			}
+		}
 	}
 
 	check := func(when string) {
