@@ -240,6 +240,7 @@ func TestModelButtons(t *testing.T) {
 
 			trigger := h.press(buttons, alice, nano)
 			h.waitTraced("pressed", trigger)
+			eventually(t, "the press acknowledged", func() bool { return h.slack.Acked(trigger) })
 			texts := h.lastTexts(tt.channel, thread)
 			if got := texts[len(texts)-1]; got != "Model for this chat: "+nano+"." {
 				t.Errorf("confirmation %q", got)
