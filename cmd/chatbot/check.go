@@ -65,6 +65,9 @@ func (m *Main) check(ctx context.Context, cfg *Config, _ *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, checkOverall)
 	defer cancel()
 	groups := []checkGroup{checkModel}
+	if checkAPIKey(cfg.OpenAI) != nil {
+		groups[0] = checkKeyMissing
+	}
 	if cfg.Telegram.Token != "" {
 		groups = append(groups, checkTelegram)
 	}

@@ -43,14 +43,16 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	log := newLogger(cfg.Log, m.Stderr)
-	switch m.command {
-	case "check":
+	if m.command == "check" {
 		return m.check(ctx, cfg, log)
-	case "chat":
-		return m.chat(ctx, cfg, log)
-	default:
-		return m.serve(ctx, cfg, log)
 	}
+	if err := checkAPIKey(cfg.OpenAI); err != nil {
+		return err
+	}
+	if m.command == "chat" {
+		return m.chat(ctx, cfg, log)
+	}
+	return m.serve(ctx, cfg, log)
 }
 
 func (m *Main) loadConfig() (*Config, error) {
