@@ -60,7 +60,7 @@ type OpenAIConfig struct {
 	MaxContextTokens      int        `yaml:"max_context_tokens"`
 	MaxReplyTokens        int        `yaml:"max_reply_tokens"`
 	MaxConcurrentRequests int        `yaml:"max_concurrent_requests"`
-	MaxRetries            int        `yaml:"max_retries"`
+	MaxRetries            *int       `yaml:"max_retries"` // absent: 3; 0: no retries
 	StallTimeout          Duration   `yaml:"stall_timeout"`
 	TurnTimeout           Duration   `yaml:"turn_timeout"`
 }
@@ -141,8 +141,9 @@ func (c *Config) setDefaults() {
 	o.MaxContextTokens = orInt(o.MaxContextTokens, 16000)
 	o.MaxReplyTokens = orInt(o.MaxReplyTokens, 1024)
 	o.MaxConcurrentRequests = orInt(o.MaxConcurrentRequests, 16)
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 3
+	if o.MaxRetries == nil {
+		three := 3
+		o.MaxRetries = &three
 	}
 	o.StallTimeout = Duration(orDur(time.Duration(o.StallTimeout), 60*time.Second))
 	o.TurnTimeout = Duration(orDur(time.Duration(o.TurnTimeout), 5*time.Minute))
@@ -196,7 +197,7 @@ func (c *Config) validate() error {
 		{"openai.max_reply_tokens", positive(c.OpenAI.MaxReplyTokens)},
 		{"openai.max_reply_tokens", below(c.OpenAI.MaxReplyTokens, c.OpenAI.MaxContextTokens, "openai.max_context_tokens")},
 		{"openai.max_concurrent_requests", positive(c.OpenAI.MaxConcurrentRequests)},
-		{"openai.max_retries", notNegative(c.OpenAI.MaxRetries)},
+		{"openai.max_retries", notNegative(*c.OpenAI.MaxRetries)},
 		{"openai.stall_timeout", positive(int(c.OpenAI.StallTimeout))},
 		{"openai.turn_timeout", positive(int(c.OpenAI.TurnTimeout))},
 		{"store.path", nonEmpty(c.Store.Path)},

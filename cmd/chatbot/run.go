@@ -129,6 +129,10 @@ func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, 
 }
 
 func newModel(cfg *Config, log *slog.Logger) *openai.Client {
+	retries := *cfg.OpenAI.MaxRetries
+	if retries == 0 {
+		retries = -1 // openai.Options: negative is none, zero the default
+	}
 	return openai.New(openai.Options{
 		BaseURL:            cfg.OpenAI.BaseURL,
 		APIKey:             cfg.OpenAI.APIKey,
@@ -139,7 +143,7 @@ func newModel(cfg *Config, log *slog.Logger) *openai.Client {
 		WebSearch:          cfg.OpenAI.WebSearch,
 		TranscriptionModel: cfg.OpenAI.TranscriptionModel,
 		ImageModel:         cfg.OpenAI.ImageModel,
-		MaxRetries:         cfg.OpenAI.MaxRetries,
+		MaxRetries:         retries,
 		StallTimeout:       time.Duration(cfg.OpenAI.StallTimeout),
 		Logger:             log,
 	})
