@@ -58,8 +58,9 @@ type result struct {
 // checkGroup checks one part of the set-up; its results print in order.
 type checkGroup func(ctx context.Context, cfg *Config) []result
 
-// check verifies the model service behind openai.base_url and the platform tokens
-// that are set, prints one line per check, and fails when any check failed.
+// check verifies the model service behind openai.base_url (or names an empty
+// openai.api_key), the platform tokens that are set, the store and http.listen,
+// prints one line per check, and fails when any check failed.
 // Warnings (a buffered stream, say) do not fail it.
 func (m *Main) check(ctx context.Context, cfg *Config, _ *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, checkOverall)
@@ -74,6 +75,7 @@ func (m *Main) check(ctx context.Context, cfg *Config, _ *slog.Logger) error {
 	if cfg.Slack.BotToken != "" {
 		groups = append(groups, checkSlack)
 	}
+	groups = append(groups, checkLocal)
 	// The groups run at once; each prints as soon as it and those before it are done.
 	done := make([]chan []result, len(groups))
 	for i, g := range groups {
@@ -85,7 +87,7 @@ func (m *Main) check(ctx context.Context, cfg *Config, _ *slog.Logger) error {
 	for _, ch := range done {
 		p.print(<-ch...)
 	}
-	if len(groups) == 1 {
+	if cfg.Telegram.Token == "" && cfg.Slack.BotToken == "" {
 		p.print(result{verdict: warn, name: "platforms",
 			text: "neither telegram.token nor slack.bot_token is set: `chatbot serve` has nothing to run (`chatbot chat` works)"})
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -215,6 +217,7 @@ func (c *Config) validate() error {
 		{"limits.max_file_bytes", positive(c.Limits.MaxFileBytes)},
 		{"limits.max_text_file_bytes", positive(c.Limits.MaxTextFileBytes)},
 		{"store.max_file_bytes_per_chat", positive(c.Store.MaxFileBytesPerChat)},
+		{"http.listen", listenAddr(c.HTTP.Listen)},
 	}
 	if c.Telegram.Token != "" && c.Telegram.Mode == "webhook" {
 		checks = append(checks,
@@ -310,6 +313,18 @@ func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("must be an http(s) URL, got %q", s)
+	}
+	return nil
+}
+
+// listenAddr accepts an empty address (off) or host:port, e.g. 127.0.0.1:9090 or :9090.
+func listenAddr(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("must be host:port, e.g. 127.0.0.1:9090 or :9090, got %q", s)
 	}
 	return nil
 }

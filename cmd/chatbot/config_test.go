@@ -124,6 +124,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"tools:\n  mcp_servers:\n    - name: 'bad name'\n      command: [x]\n", "tools.mcp_servers[0]"},
 		{"tools:\n  max_rounds: -1\n", "tools.max_rounds"},
 		{"tools:\n  mcp_server: []\n", "tools.mcp_server"},
+		{"http:\n  listen: 9090\n", "http.listen"},
+		{"http:\n  listen: localhost:http-alt\n", "http.listen"},
 	}
 	for _, tt := range tests {
 		_, err := parseConfig([]byte(tt.yaml), env(nil))

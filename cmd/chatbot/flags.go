@@ -14,7 +14,8 @@ const usage = `Usage: chatbot [serve|check|chat|health] [-config FILE]
 
 Commands:
   serve   run every platform whose token is set (the default)
-  check   verify the proxy, the model and the platform tokens; exit 1 on failure
+  check   verify the key, the proxy, the model, the platform tokens, the store and
+          http.listen; exit 1 on failure
   chat    talk to the model in the terminal, with the same engine and store
   health  ask a running bot's http.listen /healthz (for container health checks)
 
