@@ -31,7 +31,8 @@ type Main struct {
 	// Getenv looks up environment variables for ${VAR} in the config.
 	LookupEnv func(string) (string, bool)
 	// Signals are the process's SIGINT and SIGTERM (nil: none). The first stops
-	// the command gracefully, the second exits at once.
+	// the command gracefully, the second exits at once; in `chat`, Ctrl-C stops
+	// the reply in progress instead, and quits when no reply is.
 	Signals <-chan os.Signal
 
 	command    string
@@ -63,10 +64,11 @@ func (m *Main) Main(ctx context.Context, args []string) int {
 }
 
 // watchSignals returns ctx cancelled at the first of m.Signals; the second
-// exits the process at once, with code 130. stop ends the watch.
+// exits the process at once, with code 130. The chat command reads the signals
+// itself (Ctrl-C stops a reply). stop ends the watch.
 func (m *Main) watchSignals(ctx context.Context) (_ context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	if m.Signals == nil {
+	if m.Signals == nil || m.command == "chat" {
 		return ctx, cancel
 	}
 	done := make(chan struct{})

@@ -42,17 +42,26 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, m.Stderr)
 	if m.command == "check" {
-		return m.check(ctx, cfg, log)
+		return m.check(ctx, cfg, newLogger(cfg.Log, m.Stderr))
 	}
 	if err := checkAPIKey(cfg.OpenAI); err != nil {
 		return err
 	}
 	if m.command == "chat" {
-		return m.chat(ctx, cfg, log)
+		// Logs go to stderr, which is the terminal too: only warnings and errors,
+		// so that they do not break into the conversation.
+		return m.chat(ctx, cfg, newLogger(atLeastWarn(cfg.Log), m.Stderr))
 	}
-	return m.serve(ctx, cfg, log)
+	return m.serve(ctx, cfg, newLogger(cfg.Log, m.Stderr))
+}
+
+// atLeastWarn raises c's level to warn.
+func atLeastWarn(c LogConfig) LogConfig {
+	if c.Level == "debug" || c.Level == "info" {
+		c.Level = "warn"
+	}
+	return c
 }
 
 func (m *Main) loadConfig() (*Config, error) {
