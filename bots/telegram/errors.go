@@ -36,7 +36,9 @@ func retryAfter(err error) (time.Duration, bool) {
 }
 
 // redactor removes the bot token from errors: the library's errors may hold the
-// request URL, which holds the token.
+// request URL, which holds the token, and the body of an answer it could not
+// decode (an error page that may echo the URL, percent-encoded), which is cut
+// to maxErrorText bytes.
 type redactor struct {
 	token string
 }
@@ -68,15 +70,19 @@ func transient(err error) bool {
 // serverError matches go-telegram/bot's error for a 5xx answer.
 var serverError = regexp.MustCompile(`error response from telegram for method \S+, 5\d\d `)
 
-// err returns err without the token; a 429 or a transient failure becomes a
-// RetryAfterError, so the pacer tries again (the final text included).
+// maxErrorText bounds the text of an error the adapter logs or passes on.
+const maxErrorText = 400
+
+// err returns err without the token and cut to maxErrorText bytes; a 429 or a
+// transient failure becomes a RetryAfterError, so the pacer tries again (the
+// final text included).
 func (r redactor) err(err error) error {
 	if err == nil {
 		return nil
 	}
 	safe := err
-	if msg := err.Error(); r.token != "" && strings.Contains(msg, r.token) {
-		safe = &redactedError{msg: strings.ReplaceAll(msg, r.token, "<token>")}
+	if msg := err.Error(); r.text(msg) != msg {
+		safe = &redactedError{msg: r.text(msg)}
 	}
 	if after, ok := retryAfter(err); ok {
 		return &conversation.RetryAfterError{After: after, Err: safe}
@@ -87,10 +93,8 @@ func (r redactor) err(err error) error {
 	return safe
 }
 
-// text returns s without the token.
+// text returns s without the token, in any of its URL-escaped forms, cut to
+// maxErrorText bytes. The token goes first, so that no cut leaves part of it.
 func (r redactor) text(s string) string {
-	if r.token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, r.token, "<token>")
+	return conversation.ClipText(conversation.RedactSecret(s, r.token), maxErrorText)
 }

@@ -223,15 +223,49 @@ func (b *Bot) connect(ctx context.Context, offset int64) error {
 		return fmt.Errorf("telegram: %w", b.red.err(err))
 	}
 	b.api = sdk
-	me, err := b.api.GetMe(ctx)
-	if errors.Is(err, bot.ErrorUnauthorized) || errors.Is(err, bot.ErrorNotFound) {
-		return errors.New("telegram: the bot token was refused (Unauthorized): check telegram.token")
-	}
+	me, err := b.getMe(ctx)
 	if err != nil {
-		return fmt.Errorf("telegram: getMe: %w", b.red.err(err))
+		return err
 	}
 	b.me = *me
 	return nil
+}
+
+// Start-up tries getMe this many times while it fails in a way that may pass
+// (no connection, 5xx, 429), waiting transientWait longer each time; it gives
+// up at once when Telegram asks to wait longer than maxStartWait.
+const (
+	startAttempts = 3
+	maxStartWait  = 30 * time.Second
+)
+
+// getMe asks who the bot is, trying again while the failure may pass.
+func (b *Bot) getMe(ctx context.Context) (*models.User, error) {
+	for attempt := 1; ; attempt++ {
+		me, err := b.api.GetMe(ctx)
+		switch {
+		case err == nil:
+			return me, nil
+		case errors.Is(err, bot.ErrorUnauthorized) || errors.Is(err, bot.ErrorNotFound):
+			return nil, errors.New("telegram: the bot token was refused (Unauthorized): check telegram.token")
+		}
+		wait, again := retryAfter(err)
+		if !again && transient(err) {
+			wait, again = time.Duration(attempt)*transientWait, true
+		}
+		if !again || wait > maxStartWait || attempt == startAttempts || ctx.Err() != nil {
+			tries := ""
+			if attempt > 1 {
+				tries = fmt.Sprintf(" (tried %d times)", attempt)
+			}
+			return nil, fmt.Errorf("telegram: getMe failed%s: %s", tries, b.red.text(err.Error()))
+		}
+		b.log.Warn("telegram: getMe failed, trying again", "attempt", attempt, "wait", wait, "err", b.red.text(err.Error()))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+	}
 }
 
 func set(ids []int64) map[int64]bool {

@@ -187,7 +187,7 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(path, b.webhookHandler(ctx))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newWebhookServer(mux)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	b.webhookUp.Store(true)
@@ -214,6 +214,28 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 	return err
 }
 
+// The webhook server's timeouts. Telegram sends a whole update at once and
+// reuses its connections; the handler only hands the update on, so a write
+// takes no time, but a slow link may.
+const (
+	webhookReadHeaderTimeout = 10 * time.Second
+	webhookReadTimeout       = 30 * time.Second
+	webhookWriteTimeout      = 30 * time.Second
+	webhookIdleTimeout       = 90 * time.Second
+)
+
+// newWebhookServer returns the webhook's server: no read, write or idle
+// connection lasts without a deadline.
+func newWebhookServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: webhookReadHeaderTimeout,
+		ReadTimeout:       webhookReadTimeout,
+		WriteTimeout:      webhookWriteTimeout,
+		IdleTimeout:       webhookIdleTimeout,
+	}
+}
+
 // webhookHandler refuses requests without the right secret (401) before the
 // library sees them, then hands the update to the library.
 func (b *Bot) webhookHandler(ctx context.Context) http.Handler {
@@ -221,7 +243,7 @@ func (b *Bot) webhookHandler(ctx context.Context) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := sha256.Sum256([]byte(r.Header.Get(secretHeader)))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			refuse(w)
 			return
 		}
 		if r.Method != http.MethodPost {
@@ -240,4 +262,13 @@ func (b *Bot) webhookHandler(ctx context.Context) http.Handler {
 		b.api.ProcessUpdate(ctx, &upd)
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// refuse answers 401 without reading the request's body: "Connection: close"
+// keeps the server from reading the rest of the body to reuse the connection
+// before it answers, and a read deadline in the past from draining it after.
+func refuse(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }

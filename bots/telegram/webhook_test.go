@@ -1,6 +1,9 @@
 package telegram_test
 
 import (
+	"bufio"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -64,6 +67,63 @@ func TestWebhookChecksTheSecret(t *testing.T) {
 		if d.Status != http.StatusOK {
 			t.Errorf("delivery of update %d answered %d", d.UpdateID, d.Status)
 		}
+	}
+}
+
+// TestWebhookRefusesBeforeReadingTheBody: a request without the secret is
+// answered 401 at once, while its body is still being sent, and its connection
+// is closed instead of being drained (a trickled body would otherwise hold it).
+func TestWebhookRefusesBeforeReadingTheBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := "http://" + ln.Addr().String() + "/telegram/hook"
+	h := newHarness(t, adapter(func(o *telegram.Options) {
+		o.Mode, o.WebhookURL, o.WebhookSecret, o.WebhookListener = telegram.ModeWebhook, hook, webhookSecret, ln
+	}))
+	h.waitFor("setWebhook", func() bool { return h.tg.WebhookInfo().URL == hook })
+
+	for _, tc := range []struct{ name, header string }{
+		{"declared length", "Content-Length: 100000\r\n"},
+		{"chunked", "Transfer-Encoding: chunked\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// Not a measure of speed: a bound on the wait, so that a server that
+			// waits for the body fails the test instead of hanging it.
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			// The headers and no body: the rest would trickle in, or never come.
+			io.WriteString(conn, "POST /telegram/hook HTTP/1.1\r\nHost: bot.example.com\r\n"+
+				"Content-Type: application/json\r\n"+tc.header+"\r\n")
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer while the body is unsent: %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+				t.Errorf("status %d, Connection %q; want 401 and close", resp.StatusCode, resp.Header.Get("Connection"))
+			}
+			if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+				t.Errorf("after the 401 the connection is still open (%v), want it closed", err)
+			}
+		})
+	}
+}
+
+func TestWebhookServerHasTimeouts(t *testing.T) {
+	srv := telegram.NewWebhookServer(http.NotFoundHandler())
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.IdleTimeout <= 0 {
+		t.Errorf("read header %v, read %v, idle %v: want deadlines on every read", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout)
+	}
+	if srv.WriteTimeout < 10*time.Second {
+		t.Errorf("write timeout %v: want one, long enough for the handler", srv.WriteTimeout)
 	}
 }
 

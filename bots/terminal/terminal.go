@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,14 @@ type handler interface {
 
 // Run reads lines from in until it ends or ctx is done, sends each to h, and
 // streams the replies to out. prompt, when not empty, is written before each line.
-func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt string) error {
+// An interrupt (Ctrl-C) while a reply is being written stops it, as /stop does;
+// an interrupt while none is, or a second one before the stopped reply ends,
+// ends Run.
+func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt string, interrupts <-chan os.Signal) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var stopping sync.WaitGroup // the /stop requests sent; they end with ctx
+	defer stopping.Wait()
+	defer cancel()
 	lines := make(chan string)
 	readErr := make(chan error, 1)
 	go func() { // a blocked read cannot be interrupted; ctx ends the loop instead
@@ -47,6 +55,9 @@ func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt str
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-interrupts:
+			fmt.Fprintln(out)
+			return nil
 		case err := <-readErr:
 			if prompt != "" {
 				fmt.Fprintln(out)
@@ -56,15 +67,50 @@ func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt str
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			r := &reply{out: out, tty: prompt != ""}
-			r.thinking()
-			req := conversation.Request{Chat: Chat, UserID: "terminal", Text: line, Private: true, Reply: r, UpdateEvery: updateEvery}
-			if err := h.Handle(context.WithoutCancel(ctx), req); err != nil {
-				fmt.Fprintf(out, "(error: %v)\n", err)
+			if !answer(ctx, h, out, prompt != "", line, interrupts, &stopping) {
+				return nil
 			}
 		}
 	}
 }
+
+// answer sends line to h and waits for the reply, sending /stop at an interrupt.
+// It reports false when Run should end: ctx is done, or a second interrupt came.
+func answer(ctx context.Context, h handler, out io.Writer, tty bool, line string, interrupts <-chan os.Signal, stopping *sync.WaitGroup) bool {
+	r := &reply{out: out, tty: tty}
+	r.thinking()
+	req := conversation.Request{Chat: Chat, UserID: "terminal", Text: line, Private: true, Reply: r, UpdateEvery: updateEvery}
+	done := make(chan error, 1)
+	// The turn goes on after Run ends; the engine's shutdown ends it.
+	go func() { done <- h.Handle(context.WithoutCancel(ctx), req) }()
+	stopped := false
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintf(out, "(error: %v)\n", err)
+			}
+			return true
+		case <-interrupts:
+			if stopped {
+				return false
+			}
+			stopped = true
+			// The turn ends with what was written and the stopped mark; the
+			// command's own answer ("Stopped.") would only repeat it.
+			stop := conversation.Request{Chat: Chat, UserID: "terminal", Text: "/" + conversation.CommandStop, Private: true, Reply: discard{}}
+			stopping.Go(func() { _ = h.Handle(ctx, stop) })
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// discard is a reply nobody sees.
+type discard struct{}
+
+func (discard) Update(context.Context, string) error { return nil }
+func (discard) Finish(context.Context, string) error { return nil }
 
 var _ conversation.Reply = (*reply)(nil)
 

@@ -30,7 +30,7 @@ func TestReasoningAndStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			if err := Run(context.Background(), scripted{texts}, strings.NewReader("question\n"), &out, tt.prompt); err != nil {
+			if err := Run(context.Background(), scripted{texts}, strings.NewReader("question\n"), &out, tt.prompt, nil); err != nil {
 				t.Fatal(err)
 			}
 			got := strings.TrimSuffix(out.String(), "\n")

@@ -13,6 +13,7 @@ import (
 
 // chat talks to the model in the terminal through the same engine and store as
 // serve: one line a message, the reply streamed to stdout, exit at end of input.
+// Ctrl-C (m.Signals) stops the reply in progress; while none is, it quits.
 func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	c, err := openCore(cfg, log, nil)
 	if err != nil {
@@ -21,10 +22,12 @@ func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	prompt := ""
 	if isTerminal(m.Stdin) {
 		prompt = "> "
-		m.Stdout.Write([]byte("Chatting with " + cfg.OpenAI.Model + ". /reset forgets, /help helps, Ctrl-D quits.\n"))
+		m.Stdout.Write([]byte("Chatting with " + cfg.OpenAI.Model + ". /reset forgets, /help helps, " +
+			"Ctrl-C stops a reply, Ctrl-D quits.\n"))
 	}
-	err = terminal.Run(ctx, c.engine, m.Stdin, m.Stdout, prompt)
-	return errors.Join(err, c.close(shutdownGrace))
+	err = terminal.Run(ctx, c.engine, m.Stdin, m.Stdout, prompt, m.Signals)
+	// Every reply has ended, unless Run was told to quit during one: cut it.
+	return errors.Join(err, c.close(0))
 }
 
 // isTerminal reports whether v is a terminal (not a pipe, a file or /dev/null).

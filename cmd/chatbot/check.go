@@ -19,6 +19,7 @@ import (
 	"github.com/go-telegram/bot/models"
 	"github.com/slack-go/slack"
 
+	"github.com/chatbot-dev/chatbot/conversation"
 	"github.com/chatbot-dev/chatbot/openai"
 )
 
@@ -30,6 +31,8 @@ const (
 	// probePrompt asks for a reply of about twenty tokens, so that it streams in
 	// enough chunks to tell a live stream from a buffered one.
 	probePrompt = "Count from 1 to 20, separated by spaces. Reply with the numbers only."
+	// maxEchoed bounds a printed result, which may echo a whole answer (an HTML page).
+	maxEchoed = 500
 )
 
 // verdict is the outcome of one check.
@@ -55,19 +58,24 @@ type result struct {
 // checkGroup checks one part of the set-up; its results print in order.
 type checkGroup func(ctx context.Context, cfg *Config) []result
 
-// check verifies the model service behind openai.base_url and the platform tokens
-// that are set, prints one line per check, and fails when any check failed.
+// check verifies the model service behind openai.base_url (or names an empty
+// openai.api_key), the platform tokens that are set, the store and http.listen,
+// prints one line per check, and fails when any check failed.
 // Warnings (a buffered stream, say) do not fail it.
 func (m *Main) check(ctx context.Context, cfg *Config, _ *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, checkOverall)
 	defer cancel()
 	groups := []checkGroup{checkModel}
+	if checkAPIKey(cfg.OpenAI) != nil {
+		groups[0] = checkKeyMissing
+	}
 	if cfg.Telegram.Token != "" {
 		groups = append(groups, checkTelegram)
 	}
 	if cfg.Slack.BotToken != "" {
 		groups = append(groups, checkSlack)
 	}
+	groups = append(groups, checkLocal)
 	// The groups run at once; each prints as soon as it and those before it are done.
 	done := make([]chan []result, len(groups))
 	for i, g := range groups {
@@ -79,26 +87,27 @@ func (m *Main) check(ctx context.Context, cfg *Config, _ *slog.Logger) error {
 	for _, ch := range done {
 		p.print(<-ch...)
 	}
-	if len(groups) == 1 {
+	if cfg.Telegram.Token == "" && cfg.Slack.BotToken == "" {
 		p.print(result{verdict: warn, name: "platforms",
 			text: "neither telegram.token nor slack.bot_token is set: `chatbot serve` has nothing to run (`chatbot chat` works)"})
 	}
 	return p.summary()
 }
 
-// printer writes results with every secret of the config masked.
+// printer writes results with every secret of the config masked, and each
+// line cut to maxEchoed bytes after that.
 type printer struct {
 	w        io.Writer
-	redact   *strings.Replacer
+	redact   func(string) string
 	problems int
 	warnings int
 }
 
 func (p *printer) print(rs ...result) {
 	for _, r := range rs {
-		fmt.Fprintf(p.w, "%s %-10s %s\n", marks[r.verdict], r.name, p.redact.Replace(r.text))
+		fmt.Fprintf(p.w, "%s %-10s %s\n", marks[r.verdict], r.name, conversation.ClipText(p.redact(r.text), maxEchoed))
 		for _, h := range r.hints {
-			fmt.Fprintf(p.w, "  %-10s → %s\n", "", p.redact.Replace(h))
+			fmt.Fprintf(p.w, "  %-10s → %s\n", "", p.redact(h))
 		}
 		switch r.verdict {
 		case fail:
@@ -131,18 +140,20 @@ func plural(n int, word string) string {
 
 // secretsRedactor masks the config's keys and tokens, also URL-escaped (the
 // Telegram token is part of every Bot API URL).
-func secretsRedactor(cfg *Config) *strings.Replacer {
-	var pairs []string
+func secretsRedactor(cfg *Config) func(string) string {
+	var secrets []string
 	for _, s := range []string{cfg.OpenAI.APIKey, cfg.Telegram.Token, cfg.Telegram.WebhookSecret,
 		cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.SigningSecret} {
-		if len(s) < 6 { // not a real secret, and masking it would garble the report
-			continue
-		}
-		for _, v := range []string{s, url.PathEscape(s), url.QueryEscape(s)} {
-			pairs = append(pairs, v, "[redacted]")
+		if len(s) >= 6 { // shorter is not a real secret, and masking it would garble the report
+			secrets = append(secrets, s)
 		}
 	}
-	return strings.NewReplacer(pairs...)
+	return func(text string) string {
+		for _, s := range secrets {
+			text = conversation.RedactSecret(text, s)
+		}
+		return text
+	}
 }
 
 // checkModel lists the models through openai.base_url, then streams a short reply.

@@ -40,17 +40,28 @@ slack:
   bot_token: ${SLACK}
   app_token: ${SLACK_APP}
   api_url: ${SLACK_URL}
+store:
+  path: ${STORE}
 `
 
 // runCheck runs `chatbot check` with a config expanded from env.
 func runCheck(t *testing.T, env map[string]string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runCheckConfig(t, checkConfig, env)
+}
+
+// runCheckConfig runs `chatbot check` with config expanded from env.
+func runCheckConfig(t *testing.T, config string, env map[string]string) (code int, stdout, stderr string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(checkConfig), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if env["MODEL"] == "" {
 		env["MODEL"] = "gpt-5.4-mini"
+	}
+	if env["STORE"] == "" {
+		env["STORE"] = filepath.Join(t.TempDir(), "data", "bot.db")
 	}
 	if u := env["PLATFORM_URL"]; u != "" {
 		env["SLACK_URL"] = u + "/api/"

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -60,7 +62,7 @@ type OpenAIConfig struct {
 	MaxContextTokens      int        `yaml:"max_context_tokens"`
 	MaxReplyTokens        int        `yaml:"max_reply_tokens"`
 	MaxConcurrentRequests int        `yaml:"max_concurrent_requests"`
-	MaxRetries            int        `yaml:"max_retries"`
+	MaxRetries            *int       `yaml:"max_retries"` // absent: 3; 0: no retries
 	StallTimeout          Duration   `yaml:"stall_timeout"`
 	TurnTimeout           Duration   `yaml:"turn_timeout"`
 }
@@ -141,8 +143,9 @@ func (c *Config) setDefaults() {
 	o.MaxContextTokens = orInt(o.MaxContextTokens, 16000)
 	o.MaxReplyTokens = orInt(o.MaxReplyTokens, 1024)
 	o.MaxConcurrentRequests = orInt(o.MaxConcurrentRequests, 16)
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 3
+	if o.MaxRetries == nil {
+		three := 3
+		o.MaxRetries = &three
 	}
 	o.StallTimeout = Duration(orDur(time.Duration(o.StallTimeout), 60*time.Second))
 	o.TurnTimeout = Duration(orDur(time.Duration(o.TurnTimeout), 5*time.Minute))
@@ -196,7 +199,7 @@ func (c *Config) validate() error {
 		{"openai.max_reply_tokens", positive(c.OpenAI.MaxReplyTokens)},
 		{"openai.max_reply_tokens", below(c.OpenAI.MaxReplyTokens, c.OpenAI.MaxContextTokens, "openai.max_context_tokens")},
 		{"openai.max_concurrent_requests", positive(c.OpenAI.MaxConcurrentRequests)},
-		{"openai.max_retries", notNegative(c.OpenAI.MaxRetries)},
+		{"openai.max_retries", notNegative(*c.OpenAI.MaxRetries)},
 		{"openai.stall_timeout", positive(int(c.OpenAI.StallTimeout))},
 		{"openai.turn_timeout", positive(int(c.OpenAI.TurnTimeout))},
 		{"store.path", nonEmpty(c.Store.Path)},
@@ -214,6 +217,7 @@ func (c *Config) validate() error {
 		{"limits.max_file_bytes", positive(c.Limits.MaxFileBytes)},
 		{"limits.max_text_file_bytes", positive(c.Limits.MaxTextFileBytes)},
 		{"store.max_file_bytes_per_chat", positive(c.Store.MaxFileBytesPerChat)},
+		{"http.listen", listenAddr(c.HTTP.Listen)},
 	}
 	if c.Telegram.Token != "" && c.Telegram.Mode == "webhook" {
 		checks = append(checks,
@@ -309,6 +313,18 @@ func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("must be an http(s) URL, got %q", s)
+	}
+	return nil
+}
+
+// listenAddr accepts an empty address (off) or host:port, e.g. 127.0.0.1:9090 or :9090.
+func listenAddr(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("must be host:port, e.g. 127.0.0.1:9090 or :9090, got %q", s)
 	}
 	return nil
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chatbot-dev/chatbot/openai/openaitest"
 )
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -121,6 +124,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"tools:\n  mcp_servers:\n    - name: 'bad name'\n      command: [x]\n", "tools.mcp_servers[0]"},
 		{"tools:\n  max_rounds: -1\n", "tools.max_rounds"},
 		{"tools:\n  mcp_server: []\n", "tools.mcp_server"},
+		{"http:\n  listen: 9090\n", "http.listen"},
+		{"http:\n  listen: localhost:http-alt\n", "http.listen"},
 	}
 	for _, tt := range tests {
 		_, err := parseConfig([]byte(tt.yaml), env(nil))
@@ -159,4 +164,40 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("error without the config: prefix: %v", err)
 		}
 	})
+}
+
+// TestConfigMaxRetries: absent means 3 retries, 0 means none.
+func TestConfigMaxRetries(t *testing.T) {
+	for yaml, want := range map[string]int{
+		"openai:\n  model: m\n":              3,
+		"openai:\n  max_retries: ${UNSET}\n": 3,
+		"openai:\n  max_retries: 0\n":        0,
+		"openai:\n  max_retries: 5\n":        5,
+	} {
+		cfg, err := parseConfig([]byte(yaml), env(nil))
+		if err != nil {
+			t.Fatalf("%q: %v", yaml, err)
+		}
+		if got := *cfg.OpenAI.MaxRetries; got != want {
+			t.Errorf("%q: max_retries %d, want %d", yaml, got, want)
+		}
+	}
+}
+
+// TestChatMaxRetriesZeroMeansNone: openai.max_retries: 0 makes one call only.
+func TestChatMaxRetriesZeroMeansNone(t *testing.T) {
+	fake := openaitest.NewServer()
+	defer fake.Close()
+	fake.APIKey = "sk-test-key"
+	fake.SetHandler(func(openaitest.Request) openaitest.Reply {
+		return openaitest.Error(500, "", "The server had an error while processing your request.")
+	})
+	path := writeConfigOpenAI(t, fake, "  max_retries: 0\nstore:\n  path: "+filepath.Join(t.TempDir(), "bot.db")+"\n")
+	code, out, errOut := run(t, "hello\n", "chat", "-config", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := len(fake.Requests()); n != 1 {
+		t.Errorf("%d model calls with max_retries: 0, want 1\n%s", n, out)
+	}
 }

@@ -53,13 +53,25 @@ func opsHandler(r *readiness, m *metrics) http.Handler {
 	return mux
 }
 
+// newOpsServer returns the health and metrics server: every read and write has
+// a deadline, and an idle keep-alive connection is closed after a while.
+func newOpsServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second, // a scrape of /metrics
+		IdleTimeout:       60 * time.Second,
+	}
+}
+
 // serveOps listens on addr (http.listen) until ctx ends.
 func serveOps(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := newOpsServer(h)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

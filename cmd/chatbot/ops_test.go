@@ -145,3 +145,11 @@ func TestServeExposesHealthAndStopsOnSignal(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestOpsServerHasTimeouts(t *testing.T) {
+	srv := newOpsServer(http.NotFoundHandler())
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 {
+		t.Errorf("read header %v, read %v, write %v, idle %v: want deadlines on every read and write, and on idle connections",
+			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
+	}
+}

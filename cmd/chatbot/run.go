@@ -42,15 +42,26 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, m.Stderr)
-	switch m.command {
-	case "check":
-		return m.check(ctx, cfg, log)
-	case "chat":
-		return m.chat(ctx, cfg, log)
-	default:
-		return m.serve(ctx, cfg, log)
+	if m.command == "check" {
+		return m.check(ctx, cfg, newLogger(cfg.Log, m.Stderr))
 	}
+	if err := checkAPIKey(cfg.OpenAI); err != nil {
+		return err
+	}
+	if m.command == "chat" {
+		// Logs go to stderr, which is the terminal too: only warnings and errors,
+		// so that they do not break into the conversation.
+		return m.chat(ctx, cfg, newLogger(atLeastWarn(cfg.Log), m.Stderr))
+	}
+	return m.serve(ctx, cfg, newLogger(cfg.Log, m.Stderr))
+}
+
+// atLeastWarn raises c's level to warn.
+func atLeastWarn(c LogConfig) LogConfig {
+	if c.Level == "debug" || c.Level == "info" {
+		c.Level = "warn"
+	}
+	return c
 }
 
 func (m *Main) loadConfig() (*Config, error) {
@@ -127,6 +138,10 @@ func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, 
 }
 
 func newModel(cfg *Config, log *slog.Logger) *openai.Client {
+	retries := *cfg.OpenAI.MaxRetries
+	if retries == 0 {
+		retries = -1 // openai.Options: negative is none, zero the default
+	}
 	return openai.New(openai.Options{
 		BaseURL:            cfg.OpenAI.BaseURL,
 		APIKey:             cfg.OpenAI.APIKey,
@@ -137,7 +152,7 @@ func newModel(cfg *Config, log *slog.Logger) *openai.Client {
 		WebSearch:          cfg.OpenAI.WebSearch,
 		TranscriptionModel: cfg.OpenAI.TranscriptionModel,
 		ImageModel:         cfg.OpenAI.ImageModel,
-		MaxRetries:         cfg.OpenAI.MaxRetries,
+		MaxRetries:         retries,
 		StallTimeout:       time.Duration(cfg.OpenAI.StallTimeout),
 		Logger:             log,
 	})

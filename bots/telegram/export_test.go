@@ -1,0 +1,4 @@
+package telegram
+
+// NewWebhookServer exposes the webhook's server settings to the external tests.
+var NewWebhookServer = newWebhookServer
