@@ -172,7 +172,11 @@ func TestFailingToolsReachTheModelAsErrors(t *testing.T) {
 func TestStopCancelsARunningTool(t *testing.T) {
 	cancelled := make(chan struct{})
 	h, _ := toolsHarness(t, conversation.Config{}, map[string]func(context.Context, string) (string, error){
-		"slow": func(ctx context.Context, _ string) (string, error) { <-ctx.Done(); close(cancelled); return "", ctx.Err() },
+		"slow": func(ctx context.Context, _ string) (string, error) {
+			<-ctx.Done()
+			close(cancelled)
+			return "", ctx.Err()
+		},
 	})
 	h.fake.Enqueue(openaitest.Reply{Calls: []openaitest.Call{{Name: "slow", Arguments: "{}"}}})
 	r, errc := h.startPrivate("c1", "wait")

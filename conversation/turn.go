@@ -93,6 +93,9 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	e.addUsage(storeCtx, req.UserID, stats.Usage)
 	final, keep, outcome := e.outcome(ctx, reply, err)
 	stats.Outcome = outcome
+	if outcome == OutcomeStopped || outcome == OutcomeReset {
+		stats.Err = nil // the user asked for it: not a model error
+	}
 	finishErr := finish(sh.compose(final), reply)
 	if keep == "" {
 		return finishErr

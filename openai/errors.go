@@ -190,10 +190,7 @@ func retryable(err error) bool {
 
 // redact removes the API key from s.
 func (c *Client) redact(s string) string {
-	if c.opt.APIKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.opt.APIKey, "[redacted]")
+	return conversation.RedactSecret(s, c.opt.APIKey)
 }
 
 // retryHint carries a response's Retry-After from the transport to the retry loop.

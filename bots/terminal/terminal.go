@@ -5,6 +5,7 @@ package terminal
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,12 +27,24 @@ type handler interface {
 	Handle(ctx context.Context, req conversation.Request) error
 }
 
-// Run reads lines from in until it ends or ctx is done, sends each to h, and
-// streams the replies to out. prompt, when not empty, is written before each line.
-// An interrupt (Ctrl-C) while a reply is being written stops it, as /stop does;
-// an interrupt while none is, or a second one before the stopped reply ends,
-// ends Run.
-func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt string, interrupts <-chan os.Signal) error {
+// Options are what Run reads, writes and listens to.
+type Options struct {
+	In  io.Reader
+	Out io.Writer
+	// Prompt, when not empty, is written before each line; it also marks an
+	// interactive terminal (a status line, dimmed reasoning).
+	Prompt string
+	// Interrupts are Ctrl-C presses.
+	Interrupts <-chan os.Signal
+	// ImageDir is where /image saves its pictures (created when needed).
+	ImageDir string
+}
+
+// Run reads lines from o.In until it ends or ctx is done, sends each to h, and
+// streams the replies to o.Out. An interrupt (Ctrl-C) while a reply is being
+// written stops it, as /stop does; an interrupt while none is, or a second one
+// before the stopped reply ends, ends Run.
+func Run(ctx context.Context, h handler, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var stopping sync.WaitGroup // the /stop requests sent; they end with ctx
 	defer stopping.Wait()
@@ -39,7 +52,7 @@ func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt str
 	lines := make(chan string)
 	readErr := make(chan error, 1)
 	go func() { // a blocked read cannot be interrupted; ctx ends the loop instead
-		sc := bufio.NewScanner(in)
+		sc := bufio.NewScanner(o.In)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
 			select {
@@ -51,23 +64,23 @@ func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt str
 		readErr <- sc.Err()
 	}()
 	for {
-		fmt.Fprint(out, prompt)
+		fmt.Fprint(o.Out, o.Prompt)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-interrupts:
-			fmt.Fprintln(out)
+		case <-o.Interrupts:
+			fmt.Fprintln(o.Out)
 			return nil
 		case err := <-readErr:
-			if prompt != "" {
-				fmt.Fprintln(out)
+			if o.Prompt != "" {
+				fmt.Fprintln(o.Out)
 			}
 			return err
 		case line := <-lines:
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			if !answer(ctx, h, out, prompt != "", line, interrupts, &stopping) {
+			if !answer(ctx, h, o, line, &stopping) {
 				return nil
 			}
 		}
@@ -76,8 +89,8 @@ func Run(ctx context.Context, h handler, in io.Reader, out io.Writer, prompt str
 
 // answer sends line to h and waits for the reply, sending /stop at an interrupt.
 // It reports false when Run should end: ctx is done, or a second interrupt came.
-func answer(ctx context.Context, h handler, out io.Writer, tty bool, line string, interrupts <-chan os.Signal, stopping *sync.WaitGroup) bool {
-	r := &reply{out: out, tty: tty}
+func answer(ctx context.Context, h handler, o Options, line string, stopping *sync.WaitGroup) bool {
+	r := &reply{out: o.Out, tty: o.Prompt != "", imageDir: o.ImageDir}
 	r.thinking()
 	req := conversation.Request{Chat: Chat, UserID: "terminal", Text: line, Private: true, Reply: r, UpdateEvery: updateEvery}
 	done := make(chan error, 1)
@@ -88,10 +101,10 @@ func answer(ctx context.Context, h handler, out io.Writer, tty bool, line string
 		select {
 		case err := <-done:
 			if err != nil {
-				fmt.Fprintf(out, "(error: %v)\n", err)
+				fmt.Fprintf(o.Out, "(error: %v)\n", err)
 			}
 			return true
-		case <-interrupts:
+		case <-o.Interrupts:
 			if stopped {
 				return false
 			}
@@ -112,7 +125,10 @@ type discard struct{}
 func (discard) Update(context.Context, string) error { return nil }
 func (discard) Finish(context.Context, string) error { return nil }
 
-var _ conversation.Reply = (*reply)(nil)
+var (
+	_ conversation.Reply      = (*reply)(nil)
+	_ conversation.ImageReply = (*reply)(nil)
+)
 
 // ANSI codes for an interactive terminal.
 const (
@@ -126,11 +142,12 @@ const (
 // On a terminal (tty), a status line shows until the first text, and a
 // reasoning summary is dimmed.
 type reply struct {
-	mu      sync.Mutex
-	out     io.Writer
-	tty     bool
-	status  bool // the thinking line is on screen
-	printed string
+	mu       sync.Mutex
+	out      io.Writer
+	tty      bool
+	imageDir string
+	status   bool // the thinking line is on screen
+	printed  string
 }
 
 // thinking shows a status line until the first text.
@@ -189,4 +206,43 @@ func (r *reply) show(text string) {
 		fmt.Fprintf(r.out, "\n%s", text)
 	}
 	r.printed = text
+}
+
+// Drawing shows that a picture is being made.
+func (r *reply) Drawing(context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.status {
+		io.WriteString(r.out, clearLine+dim+"drawing…"+plain)
+	}
+}
+
+// FinishImage saves the picture as a PNG in the image folder and prints its
+// caption and path.
+func (r *reply) FinishImage(ctx context.Context, img conversation.Attachment, caption string) error {
+	path, err := savePicture(r.imageDir, img)
+	if err != nil {
+		return r.Finish(ctx, caption+"\n(could not save the picture: "+err.Error()+")")
+	}
+	return r.Finish(ctx, caption+"\nsaved to "+path)
+}
+
+// savePicture writes img into dir under a name that does not exist yet.
+func savePicture(dir string, img conversation.Attachment) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	ext := ".png"
+	if sub, ok := strings.CutPrefix(img.MIME, "image/"); ok && sub != "png" {
+		ext = "." + sub
+	}
+	f, err := os.CreateTemp(dir, "picture-"+time.Now().Format("20060102-150405")+"-*"+ext)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(img.Data)
+	return f.Name(), errors.Join(err, f.Close())
 }

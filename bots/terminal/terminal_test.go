@@ -30,7 +30,7 @@ func TestReasoningAndStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			if err := Run(context.Background(), scripted{texts}, strings.NewReader("question\n"), &out, tt.prompt, nil); err != nil {
+			if err := Run(context.Background(), scripted{texts}, Options{In: strings.NewReader("question\n"), Out: &out, Prompt: tt.prompt}); err != nil {
 				t.Fatal(err)
 			}
 			got := strings.TrimSuffix(out.String(), "\n")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/term"
 
@@ -25,7 +26,8 @@ func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		m.Stdout.Write([]byte("Chatting with " + cfg.OpenAI.Model + ". /reset forgets, /help helps, " +
 			"Ctrl-C stops a reply, Ctrl-D quits.\n"))
 	}
-	err = terminal.Run(ctx, c.engine, m.Stdin, m.Stdout, prompt, m.Signals)
+	err = terminal.Run(ctx, c.engine, terminal.Options{In: m.Stdin, Out: m.Stdout, Prompt: prompt,
+		Interrupts: m.Signals, ImageDir: filepath.Join(filepath.Dir(cfg.Store.Path), "pictures")})
 	// Every reply has ended, unless Run was told to quit during one: cut it.
 	return errors.Join(err, c.close(0))
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,5 +85,23 @@ func TestChatRejectedParameterNamesTheKey(t *testing.T) {
 	_, out, _ := run(t, "hi\n", "chat", "-config", configWith(t, fake, modelsConfig))
 	if !strings.Contains(out, "openai.reasoning_effort") {
 		t.Errorf("stdout = %q, want the key to change", out)
+	}
+}
+
+func TestChatImageSavesThePicture(t *testing.T) {
+	fake := modelsFake(t)
+	path := configWith(t, fake, "")
+	code, out, errOut := run(t, "/image a red fox\n", "chat", "-config", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	_, saved, ok := strings.Cut(out, "saved to ")
+	saved, _, _ = strings.Cut(saved, "\n")
+	if !ok || !strings.Contains(out, "🎨 a red fox") {
+		t.Fatalf("stdout %q: want the caption and the saved path", out)
+	}
+	data, err := os.ReadFile(saved)
+	if err != nil || !bytes.Equal(data, fake.Images()[0]) {
+		t.Errorf("saved file %s: %d bytes, %v; want the image the model sent", saved, len(data), err)
 	}
 }
