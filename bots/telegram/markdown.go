@@ -22,10 +22,12 @@ import (
 // goldmark parsers are safe for concurrent use and this one is never reconfigured.
 var markdown = goldmark.New(goldmark.WithExtensions(extension.Strikethrough)).Parser()
 
-// rendered is one message's text: Telegram HTML and the visible text it shows.
+// rendered is one message's text: Telegram HTML and the visible text it shows,
+// and the buttons under it, if any.
 type rendered struct {
-	html  string
-	plain string
+	html     string
+	plain    string
+	keyboard *inlineKeyboard
 }
 
 // renderMarkdown renders Markdown as Telegram HTML by walking goldmark's syntax
