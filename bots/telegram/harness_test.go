@@ -132,7 +132,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	mo := h.model
-	mo.BaseURL, mo.APIKey, mo.HTTPClient = h.ai.BaseURL(), "sk-test", h.modelHTTP
+	mo.BaseURL, mo.APIKey, mo.HTTPClient, mo.Logger = h.ai.BaseURL(), "sk-test", h.modelHTTP, h.opt.Logger
 	if mo.Model == "" {
 		mo.Model = "gpt-5.4-mini"
 	}
