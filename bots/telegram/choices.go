@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -154,19 +155,31 @@ func (b *Bot) answerPress(ctx context.Context, id, toast string) {
 	}
 }
 
-// refreshMenu asks the engine for the menu the pressed command belongs to ("/model"
-// for "/model NAME") and shows it in the menu's message, menuID: its text and
-// buttons then mark the chat's current choice. When the engine answers that
-// command without choices, the message just loses its buttons.
+// menus are the commands whose bare form shows choices: a press on "/model NAME"
+// refreshes the menu with "/model".
+var menus = []string{conversation.CommandModel, conversation.CommandPersona}
+
+// refreshMenu shows the menu the pressed command belongs to afresh in the menu's
+// message, menuID, asking the engine for it ("/model" for "/model NAME"): its
+// text and buttons then mark the chat's current choice. After a press on any
+// other command, or when the engine answers without choices, the message just
+// loses its buttons.
 func (b *Bot) refreshMenu(ctx context.Context, in incoming, menuID int) {
-	menu, _, _ := strings.Cut(in.text, " ")
 	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private, limit: maxMessageLen,
 		stopTyping: func() {}, started: func() {}, msgs: []*sent{{id: menuID}}}
+	word, arg, _ := strings.Cut(strings.TrimSpace(in.text), " ")
+	menu, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(word, "/")), "@")
+	if strings.TrimSpace(arg) == "" || !slices.Contains(menus, menu) {
+		if err := (menuReply{r}).Finish(ctx, ""); err != nil {
+			b.log.Warn("telegram: remove buttons", "chat", in.chat, "err", err)
+		}
+		return
+	}
 	err := b.handler.Handle(ctx, conversation.Request{
 		Chat:     in.chat,
 		UserID:   fmt.Sprintf("telegram:%d", in.msg.From.ID),
 		UserName: in.userName,
-		Text:     menu,
+		Text:     "/" + menu,
 		Reply:    menuReply{r},
 	})
 	if err != nil && !errors.Is(err, conversation.ErrClosed) {
@@ -184,6 +197,9 @@ func (m menuReply) Update(context.Context, string) error { return nil }
 
 // Finish, for an answer without choices, removes the buttons and leaves the text.
 func (m menuReply) Finish(ctx context.Context, _ string) error {
+	if err := m.r.b.limits.wait(ctx, m.r.chatID, m.r.group, true, true); err != nil {
+		return err
+	}
 	_, err := m.r.b.api.EditMessageReplyMarkup(ctx, &bot.EditMessageReplyMarkupParams{ChatID: m.r.chatID,
 		MessageID: m.r.msgs[0].id, ReplyMarkup: &inlineKeyboard{InlineKeyboard: [][]callbackButton{}}})
 	if badRequest(err, descNotModified) || badRequest(err, descEditNotFound) {
