@@ -42,6 +42,9 @@ type reply struct {
 	msgs       []*sent
 	// keyboard, when set, goes under the last message of the final text.
 	keyboard *inlineKeyboard
+	// editOnly keeps the reply to the messages it has (a menu being updated):
+	// it sends none, not even for one deleted meanwhile.
+	editOnly bool
 }
 
 // sent is one message of the reply as it shows now.
@@ -127,7 +130,7 @@ func (r *reply) show(ctx context.Context, chunks []rendered, final bool) error {
 
 // put makes message i show c: sends it, or edits it if it shows something else.
 func (r *reply) put(ctx context.Context, i int, c rendered, final bool) error {
-	if i < len(r.msgs) && r.msgs[i].shows(c) {
+	if i < len(r.msgs) && r.msgs[i].shows(c) || i >= len(r.msgs) && r.editOnly {
 		return nil
 	}
 	if err := r.b.limits.wait(ctx, r.chatID, r.group, final, i < len(r.msgs)); err != nil {
@@ -199,6 +202,8 @@ func (r *reply) edit(ctx context.Context, i int, c rendered) error {
 	switch {
 	case err == nil, badRequest(err, descNotModified):
 		m.html, m.text, m.keys = c.html, c.plain, c.keyboard.key()
+		return nil
+	case badRequest(err, descEditNotFound) && r.editOnly:
 		return nil
 	case badRequest(err, descEditNotFound):
 		again, err := r.send(ctx, c, false)
