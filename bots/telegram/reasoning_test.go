@@ -36,27 +36,29 @@ func TestReasoningIsCollapsed(t *testing.T) {
 	}
 }
 
+// compose puts a reasoning summary before an answer as the engine does.
+func compose(summary, answer string) string {
+	var b strings.Builder
+	for i, line := range strings.Split(strings.TrimSpace(summary), "\n") {
+		switch {
+		case i == 0:
+			b.WriteString("> 💭 " + line + "\n")
+		case line == "":
+			b.WriteString(">\n")
+		default:
+			b.WriteString("> " + line + "\n")
+		}
+	}
+	if answer != "" {
+		b.WriteString("\n" + answer)
+	}
+	return b.String()
+}
+
 // streamed returns the texts the engine shows while a summary and then an answer
-// stream, word by word, as conversation composes them.
+// stream, word by word.
 func streamed(summary, answer string) []string {
 	var out []string
-	compose := func(s, a string) string {
-		var b strings.Builder
-		for i, line := range strings.Split(strings.TrimSpace(s), "\n") {
-			switch {
-			case i == 0:
-				b.WriteString("> 💭 " + line + "\n")
-			case line == "":
-				b.WriteString(">\n")
-			default:
-				b.WriteString("> " + line + "\n")
-			}
-		}
-		if a != "" {
-			b.WriteString("\n" + a)
-		}
-		return b.String()
-	}
 	words := strings.SplitAfter(summary, " ")
 	for i := range words {
 		if s := strings.Join(words[:i+1], ""); strings.TrimSpace(s) != "" {
@@ -99,8 +101,7 @@ func TestReasoningWithLongAnswers(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			answer := strings.Repeat(para, 30)
-			md := streamed(tt.summary, answer)
-			chunks := renderChunks(md[len(md)-1], maxMessageLen)
+			chunks := renderChunks(compose(tt.summary, answer), maxMessageLen)
 			if len(chunks) < 3 {
 				t.Fatalf("%d chunks, want several", len(chunks))
 			}
