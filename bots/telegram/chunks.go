@@ -16,9 +16,12 @@ const maxMessageLen = 4096
 func trimSpace(s string) string { return strings.Trim(s, " \t\r\n") }
 
 // visibleLen is the length Telegram measures for a message whose visible text is s.
-func visibleLen(s string) int {
+func visibleLen(s string) int { return utf16Len(trimSpace(s)) }
+
+// utf16Len is the length of s in UTF-16 code units.
+func utf16Len(s string) int {
 	n := 0
-	for _, r := range trimSpace(s) {
+	for _, r := range s {
 		n += utf16.RuneLen(r)
 	}
 	return n
@@ -27,26 +30,60 @@ func visibleLen(s string) int {
 // renderChunks renders a Markdown reply as the messages that show it: each at most
 // limit long as Telegram counts, cut at a paragraph or line (a code block cut in two
 // is closed and reopened). Chunks that show nothing are left out.
+//
+// A reasoning summary before the answer (conversation.ReasoningMark) is shown
+// collapsed, in an expandable blockquote, at the top of the first message.
 func renderChunks(md string, limit int) []rendered {
-	return cutChunks(cleanText(md), limit, 0)
+	md = cleanText(md)
+	if summary, answer := conversation.SplitReasoning(md); summary != "" {
+		return reasoningChunks(summary, answer, limit)
+	}
+	return cutChunks(md, limit, 0, renderMarkdown)
+}
+
+// reasoningChunks shows the summary collapsed, then the answer. The summary
+// shares the first message with the start of the answer, whose messages are then
+// all cut to the room the summary leaves (so a growing answer is cut at the same
+// places while it streams); a summary longer than half a message has messages of
+// its own.
+func reasoningChunks(summary, answer string, limit int) []rendered {
+	mark := conversation.ReasoningMark
+	quote := collapsed(renderQuoted(summary), mark)
+	if room := limit - visibleLen(quote.plain) - len("\n\n"); room >= limit/2 {
+		parts := cutChunks(answer, room, 0, renderMarkdown)
+		if len(parts) == 0 {
+			return []rendered{quote}
+		}
+		parts[0] = rendered{html: quote.html + "\n\n" + parts[0].html, plain: quote.plain + "\n\n" + parts[0].plain}
+		return parts
+	}
+	var out []rendered
+	for i, part := range cutChunks(summary, limit-utf16Len(mark), 0, renderQuoted) {
+		if i > 0 {
+			mark = ""
+		}
+		out = append(out, collapsed(part, mark))
+	}
+	return append(out, cutChunks(answer, limit, 0, renderMarkdown)...)
 }
 
 // maxRecut bounds how often a chunk is cut again.
 const maxRecut = 8
 
-// cutChunks splits md with conversation.SplitMarkdown and renders the chunks. A
+// cutChunks splits md with conversation.SplitMarkdown and renders the chunks with
+// render. A
 // chunk can come out longer than the text it was measured as part of: a link
 // definition left in the next chunk no longer shortens "[text][ref]". Such a chunk
 // is cut again on its own.
-func cutChunks(md string, limit, depth int) []rendered {
+func cutChunks(md string, limit, depth int, render func(string) rendered) []rendered {
 	fits := func(chunk string) bool {
-		return maxVisibleLen(chunk) <= limit || visibleLen(renderMarkdown(chunk).plain) <= limit
+		return maxVisibleLen(chunk) <= limit || visibleLen(render(chunk).plain) <= limit
 	}
 	var out []rendered
 	for _, part := range conversation.SplitMarkdown(md, fits) {
-		r := renderMarkdown(part)
+		r := render(part)
 		if visibleLen(r.plain) > limit && part != md && depth < maxRecut {
-			out = append(out, cutChunks(part, limit, depth+1)...)
+			out = append(out, cutChunks(part, limit, depth+1, render)...)
 			continue
 		}
 		if trimSpace(r.plain) != "" {

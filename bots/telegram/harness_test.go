@@ -63,6 +63,10 @@ type harness struct {
 	opt    telegram.Options
 	// modelHTTP, when set, carries the model's requests.
 	modelHTTP *http.Client
+	// model and config tune the model client and the engine (the harness sets
+	// the addresses, the store and the logger).
+	model  openai.Options
+	config conversation.Config
 
 	db     *store.DB
 	engine *conversation.Engine
@@ -75,6 +79,12 @@ type option func(*harness)
 
 // adapter changes the adapter's options.
 func adapter(f func(*telegram.Options)) option { return func(h *harness) { f(&h.opt) } }
+
+// modelOptions changes the model client's options.
+func modelOptions(f func(*openai.Options)) option { return func(h *harness) { f(&h.model) } }
+
+// engineConfig changes the engine's configuration.
+func engineConfig(f func(*conversation.Config)) option { return func(h *harness) { f(&h.config) } }
 
 // newHarness starts the fakes and the bot.
 func newHarness(t *testing.T, opts ...option) *harness {
@@ -121,10 +131,16 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	model := openai.New(openai.Options{BaseURL: h.ai.BaseURL(), APIKey: "sk-test", Model: "gpt-5.4-mini",
-		HTTPClient: h.modelHTTP})
+	mo := h.model
+	mo.BaseURL, mo.APIKey, mo.HTTPClient, mo.Logger = h.ai.BaseURL(), "sk-test", h.modelHTTP, h.opt.Logger
+	if mo.Model == "" {
+		mo.Model = "gpt-5.4-mini"
+	}
+	model := openai.New(mo)
+	cfg := h.config
+	cfg.Logger, cfg.Settings = h.opt.Logger, db
 	h.db = db
-	h.engine = conversation.New(conversation.Config{Logger: h.opt.Logger}, db, model, tokens)
+	h.engine = conversation.New(cfg, db, model, tokens)
 	ctx, cancel := context.WithCancel(context.Background())
 	b, err := telegram.New(ctx, h.opt, h.engine, db)
 	if err != nil {

@@ -22,10 +22,12 @@ import (
 // goldmark parsers are safe for concurrent use and this one is never reconfigured.
 var markdown = goldmark.New(goldmark.WithExtensions(extension.Strikethrough)).Parser()
 
-// rendered is one message's text: Telegram HTML and the visible text it shows.
+// rendered is one message's text: Telegram HTML and the visible text it shows,
+// and the buttons under it, if any.
 type rendered struct {
-	html  string
-	plain string
+	html     string
+	plain    string
+	keyboard *inlineKeyboard
 }
 
 // renderMarkdown renders Markdown as Telegram HTML by walking goldmark's syntax
@@ -33,12 +35,24 @@ type rendered struct {
 // lists as "• " and "1. " lines, quotes and headings (as bold). Every construct the
 // tree holds is closed, so a prefix of a streaming reply renders as valid HTML too.
 // Only & < > are escaped in text, and " in attributes.
-func renderMarkdown(md string) rendered {
+func renderMarkdown(md string) rendered { return render(md, false) }
+
+// renderQuoted renders Markdown that will stand inside a blockquote: quotes in it
+// are shown as their text, since Telegram does not nest them.
+func renderQuoted(md string) rendered { return render(md, true) }
+
+func render(md string, quoted bool) rendered {
 	src := []byte(cleanText(md))
 	doc := markdown.Parse(text.NewReader(src))
-	r := &htmlRenderer{src: src}
+	r := &htmlRenderer{src: src, quoted: quoted}
 	r.blocks(doc, "\n\n")
 	return rendered{html: r.html.String(), plain: r.plain.String()}
+}
+
+// collapsed puts a rendering inside an expandable blockquote, which Telegram
+// shows collapsed to its first lines until tapped; mark goes first.
+func collapsed(r rendered, mark string) rendered {
+	return rendered{html: "<blockquote expandable>" + escapeHTML(mark) + r.html + "</blockquote>", plain: mark + r.plain}
 }
 
 // cleanText makes md valid UTF-8 without the control characters Telegram drops.

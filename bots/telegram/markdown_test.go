@@ -115,6 +115,7 @@ func isPlainProse(md string) bool {
 
 func FuzzRenderChunks(f *testing.F) {
 	f.Add("para one\n\n```go\nline\nline\nline\n```\n\npara two", 64)
+	f.Add("> 💭 thinking **hard**\n>\n> > more\n\nanswer `code`\n\n- a\n- b", 64)
 	f.Fuzz(func(t *testing.T, md string, limit int) {
 		limit = 64 + abs(limit)%4033 // 64..4096
 		chunks := renderChunks(md, limit)

@@ -60,15 +60,20 @@ func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
 	if in.text == "" && in.media == "" {
 		in.text = "/" + conversation.CommandHelp // just "@bot"
 	}
-	in.chat = conversation.ChatID(fmt.Sprintf("telegram:%d", m.Chat.ID))
-	if m.IsTopicMessage && m.MessageThreadID != 0 {
-		in.thread = m.MessageThreadID
-		in.chat = conversation.ChatID(fmt.Sprintf("telegram:%d:%d", m.Chat.ID, m.MessageThreadID))
-	}
+	in.chat, in.thread = chatOf(m)
 	if !in.private {
 		in.userName = displayName(m.From)
 	}
 	return in, true
+}
+
+// chatOf names the conversation m belongs to: its chat, or its forum topic
+// ("telegram:<chat id>:<topic id>"), and returns the topic (0 if none).
+func chatOf(m *models.Message) (conversation.ChatID, int) {
+	if m.IsTopicMessage && m.MessageThreadID != 0 {
+		return conversation.ChatID(fmt.Sprintf("telegram:%d:%d", m.Chat.ID, m.MessageThreadID)), m.MessageThreadID
+	}
+	return conversation.ChatID(fmt.Sprintf("telegram:%d", m.Chat.ID)), 0
 }
 
 // mediaKind names what a message without text holds, "" for service messages.
@@ -169,7 +174,7 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 			b.notify(ctx, in, fmt.Sprintf("I can't read %s. I understand text messages, and the caption of a photo.", in.media))
 		}
 	case conversation.IsCommand(in.text):
-		run = func() { b.answer(ctx, in, turn{}) } // commands are answered at once
+		run = func() { _ = b.answer(ctx, in, turn{}) } // commands are answered at once
 	default:
 		t := b.order.join(in.chat)
 		run = func() {
@@ -177,7 +182,7 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 			if t.wait != nil {
 				<-t.wait
 			}
-			b.answer(ctx, in, t)
+			_ = b.answer(ctx, in, t)
 		}
 	}
 	b.handlers.Add(1)
@@ -188,8 +193,9 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 }
 
 // answer hands in to the engine and returns when the reply is finished. t is its
-// place in the chat's order (the zero turn for commands, which keep none).
-func (b *Bot) answer(ctx context.Context, in incoming, t turn) {
+// place in the chat's order (the zero turn for commands, which keep none). The
+// error, already logged, is the engine's.
+func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 	every := b.opt.EditEvery
 	if !in.private {
 		every = b.opt.GroupEditEvery
@@ -219,6 +225,7 @@ func (b *Bot) answer(ctx context.Context, in incoming, t turn) {
 	case err != nil:
 		b.log.Warn("telegram: answer", "chat", in.chat, "err", b.red.err(err))
 	}
+	return err
 }
 
 // deny tells a stranger their id and where the owner adds it, once a minute at most

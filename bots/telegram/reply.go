@@ -21,6 +21,7 @@ type messenger interface {
 	DeleteMessage(ctx context.Context, params *bot.DeleteMessageParams) (bool, error)
 	SendMessageDraft(ctx context.Context, params *bot.SendMessageDraftParams) (bool, error)
 	SendChatAction(ctx context.Context, params *bot.SendChatActionParams) (bool, error)
+	EditMessageReplyMarkup(ctx context.Context, params *bot.EditMessageReplyMarkupParams) (*models.Message, error)
 }
 
 // reply is one answer in a chat: the first text is sent, later texts edit it, and
@@ -39,6 +40,11 @@ type reply struct {
 	stopTyping func()
 	started    func() // called at the first Update or Finish
 	msgs       []*sent
+	// keyboard, when set, goes under the last message of the final text.
+	keyboard *inlineKeyboard
+	// editOnly keeps the reply to the messages it has (a menu being updated):
+	// it sends none, not even for one deleted meanwhile.
+	editOnly bool
 }
 
 // sent is one message of the reply as it shows now.
@@ -47,6 +53,7 @@ type sent struct {
 	html  string // what was sent with parse_mode HTML
 	plain bool   // Telegram refused the HTML: the message shows plain text
 	text  string // the visible text
+	keys  string // the inline keyboard under it (inlineKeyboard.key)
 }
 
 // newReply starts a reply to in, with "typing" shown until its first text when
@@ -107,6 +114,9 @@ func (r *reply) show(ctx context.Context, chunks []rendered, final bool) error {
 	if r.drafts && !final && last > 0 {
 		last--
 	}
+	if final && last > 0 {
+		chunks[last-1].keyboard = r.keyboard
+	}
 	for i := range last {
 		if err := r.put(ctx, i, chunks[i], final); err != nil {
 			return err
@@ -120,7 +130,7 @@ func (r *reply) show(ctx context.Context, chunks []rendered, final bool) error {
 
 // put makes message i show c: sends it, or edits it if it shows something else.
 func (r *reply) put(ctx context.Context, i int, c rendered, final bool) error {
-	if i < len(r.msgs) && r.msgs[i].shows(c) {
+	if i < len(r.msgs) && r.msgs[i].shows(c) || i >= len(r.msgs) && r.editOnly {
 		return nil
 	}
 	if err := r.b.limits.wait(ctx, r.chatID, r.group, final, i < len(r.msgs)); err != nil {
@@ -138,6 +148,9 @@ func (r *reply) put(ctx context.Context, i int, c rendered, final bool) error {
 }
 
 func (m *sent) shows(c rendered) bool {
+	if m.keys != c.keyboard.key() {
+		return false
+	}
 	if m.plain {
 		return m.text == c.plain
 	}
@@ -151,6 +164,9 @@ func (r *reply) send(ctx context.Context, c rendered, first bool) (*sent, error)
 	if first && r.quote != 0 {
 		p.ReplyParameters = &models.ReplyParameters{MessageID: r.quote, AllowSendingWithoutReply: true}
 	}
+	if c.keyboard != nil {
+		p.ReplyMarkup = c.keyboard
+	}
 	msg, err := r.b.api.SendMessage(ctx, p)
 	plain := false
 	if badRequest(err, descParseFailed) {
@@ -161,7 +177,7 @@ func (r *reply) send(ctx context.Context, c rendered, first bool) (*sent, error)
 	if err != nil {
 		return nil, err
 	}
-	return &sent{id: msg.ID, html: c.html, plain: plain, text: c.plain}, nil
+	return &sent{id: msg.ID, html: c.html, plain: plain, text: c.plain, keys: c.keyboard.key()}, nil
 }
 
 // edit makes message i show c. "message is not modified" is success; a message the
@@ -173,6 +189,9 @@ func (r *reply) edit(ctx context.Context, i int, c rendered) error {
 	if m.plain {
 		p.Text, p.ParseMode = c.plain, ""
 	}
+	if c.keyboard != nil { // an edit without reply_markup removes the keyboard
+		p.ReplyMarkup = c.keyboard
+	}
 	_, err := r.b.api.EditMessageText(ctx, p)
 	if badRequest(err, descParseFailed) && !m.plain {
 		r.b.log.Warn("telegram: HTML refused, editing as plain text", "chat_id", r.chatID, "err", r.b.red.err(err))
@@ -182,7 +201,9 @@ func (r *reply) edit(ctx context.Context, i int, c rendered) error {
 	}
 	switch {
 	case err == nil, badRequest(err, descNotModified):
-		m.html, m.text = c.html, c.plain
+		m.html, m.text, m.keys = c.html, c.plain, c.keyboard.key()
+		return nil
+	case badRequest(err, descEditNotFound) && r.editOnly:
 		return nil
 	case badRequest(err, descEditNotFound):
 		again, err := r.send(ctx, c, false)

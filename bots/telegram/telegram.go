@@ -143,6 +143,7 @@ type botAPI interface {
 	GetWebhookInfo(ctx context.Context) (*models.WebhookInfo, error)
 	DeleteWebhook(ctx context.Context, params *bot.DeleteWebhookParams) (bool, error)
 	SetWebhook(ctx context.Context, params *bot.SetWebhookParams) (bool, error)
+	AnswerCallbackQuery(ctx context.Context, params *bot.AnswerCallbackQueryParams) (bool, error)
 	Start(ctx context.Context)
 	ProcessUpdate(ctx context.Context, upd *models.Update)
 }
@@ -163,6 +164,7 @@ type Bot struct {
 	denials      *throttle
 	limits       *chatLimits
 	order        *chatOrder
+	presses      *chatLocks
 
 	handlers  sync.WaitGroup // running message handlers
 	draftSeq  atomic.Int64
@@ -194,6 +196,7 @@ func New(ctx context.Context, opt Options, h Handler, cursors cursorStore) (*Bot
 		denials:      newThrottle(time.Minute),
 		limits:       newChatLimits(opt.GroupEditEvery),
 		order:        newChatOrder(),
+		presses:      newChatLocks(),
 	}
 	b.draftSeq.Store(time.Now().UnixNano() & 0x3fffffff)
 	offset, err := cursors.Cursor(ctx, offsetCursor)
@@ -214,7 +217,7 @@ func (b *Bot) connect(ctx context.Context, offset int64) error {
 		bot.WithSkipGetMe(),
 		bot.WithHTTPClient(b.opt.PollTimeout, b.gate),
 		bot.WithInitialOffset(max(offset-1, 0)), // the library asks for this + 1
-		bot.WithAllowedUpdates(bot.AllowedUpdates{models.AllowedUpdateMessage}),
+		bot.WithAllowedUpdates(allowedUpdates),
 		bot.WithDefaultHandler(b.onUpdate),
 		bot.WithNotAsyncHandlers(),
 		bot.WithErrorsHandler(func(err error) { b.log.Warn("telegram", "err", b.red.err(err)) }),
@@ -290,11 +293,17 @@ func (b *Bot) Run(ctx context.Context) error {
 	return err
 }
 
+// allowedUpdates are the kinds of update the bot asks Telegram for: messages and
+// presses on its buttons.
+var allowedUpdates = []string{models.AllowedUpdateMessage, models.AllowedUpdateCallbackQuery}
+
 // commands are the commands shown in Telegram's menu.
 var commands = []models.BotCommand{
 	{Command: conversation.CommandHelp, Description: "What I can do"},
 	{Command: conversation.CommandReset, Description: "Forget this conversation and start over"},
 	{Command: conversation.CommandStop, Description: "Stop the answer in progress"},
+	{Command: conversation.CommandModel, Description: "Show or switch this chat's model"},
+	{Command: conversation.CommandPersona, Description: "Show or switch this chat's persona"},
 	{Command: conversation.CommandUsage, Description: "How many tokens you used today"},
 	{Command: conversation.CommandStart, Description: "Start"},
 }

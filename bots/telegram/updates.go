@@ -25,7 +25,8 @@ import (
 // onUpdate is the library's handler for every update. The library calls it for
 // one update at a time, in order (WithNotAsyncHandlers, one worker): it stores the
 // next offset, then dispatches the message, which is answered in a goroutine of its
-// own, so that a slow reply never holds up other chats.
+// own, so that a slow reply never holds up other chats. Presses on the bot's
+// buttons (callback queries) take the same way.
 //
 // Offsets: the update's offset (update_id+1) is stored before it is answered, and
 // the pollGate holds the next getUpdates (which confirms the batch to Telegram)
@@ -37,11 +38,14 @@ func (b *Bot) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) {
 	if b.opt.Mode == ModePolling {
 		b.accept(ctx, upd.ID)
 	}
-	if upd.Message == nil {
-		return // edited messages, channel posts, ... are not for the bot
-	}
 	// Not cancelled by the shutdown: the engine's Shutdown bounds the turn.
-	b.dispatch(context.WithoutCancel(ctx), upd.Message)
+	switch {
+	case upd.Message != nil:
+		b.dispatch(context.WithoutCancel(ctx), upd.Message)
+	case upd.CallbackQuery != nil:
+		b.dispatchPress(context.WithoutCancel(ctx), upd.CallbackQuery)
+	}
+	// Edited messages, channel posts, ... are not for the bot.
 }
 
 // accept stores the offset after update id and lets the next poll go.
@@ -194,7 +198,7 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 	defer b.webhookUp.Store(false)
 
 	_, err := b.api.SetWebhook(ctx, &bot.SetWebhookParams{URL: b.opt.WebhookURL, SecretToken: b.opt.WebhookSecret,
-		AllowedUpdates: []string{models.AllowedUpdateMessage}})
+		AllowedUpdates: allowedUpdates})
 	if err != nil && ctx.Err() == nil {
 		err = errors.New("telegram: set webhook: " + b.red.err(err).Error())
 	} else {

@@ -109,6 +109,10 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *APIError) {
 	if e != nil {
 		return nil, e
 	}
+	kb, e := parseMarkup(p["reply_markup"])
+	if e != nil {
+		return nil, e
+	}
 	rp := replyParameters{MessageID: p.int("reply_to_message_id")}
 	if raw := p["reply_parameters"]; raw != "" {
 		_ = json.Unmarshal([]byte(raw), &rp)
@@ -124,9 +128,11 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *APIError) {
 	now := time.Now()
 	bot := s.Bot
 	m := Message{MessageID: c.nextMsg, MessageThreadID: p.int("message_thread_id"), From: &bot, Date: now.Unix(),
-		Chat: c.chat, Text: text, Entities: ents, IsTopicMessage: c.chat.IsForum && p.int("message_thread_id") != 0}
+		Chat: c.chat, Text: text, Entities: ents, IsTopicMessage: c.chat.IsForum && p.int("message_thread_id") != 0,
+		ReplyMarkup: kb}
 	bm := &BotMessage{ID: m.MessageID, ThreadID: m.MessageThreadID,
-		Versions: []Version{{Method: "sendMessage", Text: text, Raw: p["text"], ParseMode: p["parse_mode"], Entities: ents, At: now}}}
+		Versions: []Version{{Method: "sendMessage", Text: text, Raw: p["text"], ParseMode: p["parse_mode"], Entities: ents,
+			Keyboard: kb, At: now}}}
 	if found {
 		q := quoted.msg
 		q.ReplyToMessage = nil
@@ -158,7 +164,12 @@ func (s *Server) editMessageText(_ context.Context, p params) (any, *APIError) {
 	if e != nil {
 		return nil, e
 	}
-	if last := st.bot.Last(); last.Text == text && sameEntities(last.Entities, ents) {
+	// An edit without reply_markup removes the message's inline keyboard.
+	kb, e := parseMarkup(p["reply_markup"])
+	if e != nil {
+		return nil, e
+	}
+	if last := st.bot.Last(); last.Text == text && sameEntities(last.Entities, ents) && sameKeyboard(last.Keyboard, kb) {
 		return nil, BadRequest(NotModified)
 	}
 	if e := s.floodCheck(c); e != nil {
@@ -166,8 +177,8 @@ func (s *Server) editMessageText(_ context.Context, p params) (any, *APIError) {
 	}
 	now := time.Now()
 	st.bot.Versions = append(st.bot.Versions, Version{Method: "editMessageText", Text: text, Raw: p["text"],
-		ParseMode: p["parse_mode"], Entities: ents, At: now})
-	st.msg.Text, st.msg.Entities, st.msg.EditDate = text, ents, now.Unix()
+		ParseMode: p["parse_mode"], Entities: ents, Keyboard: kb, At: now})
+	st.msg.Text, st.msg.Entities, st.msg.ReplyMarkup, st.msg.EditDate = text, ents, kb, now.Unix()
 	return st.msg, nil
 }
 

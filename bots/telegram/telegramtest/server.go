@@ -4,10 +4,12 @@
 // answers and error texts, getUpdates long polling with offsets, webhooks with a
 // secret token, HTML parse mode checked like Telegram checks it, the 4096-character
 // limit counted in UTF-16 units of the visible text, per-chat flood control (429
-// with retry_after), and a record of every chat's messages with their edit history.
+// with retry_after), inline keyboards with callback buttons (callback_data of 1 to
+// 64 bytes) and the callback queries a press sends, and a record of every chat's
+// messages with their edit history.
 //
 // Tests inject what users send with Inject and read what the bot did with
-// BotMessages, Drafts, ChatActions, Commands and Calls.
+// BotMessages, Drafts, ChatActions, Commands and Calls; Press presses a button.
 package telegramtest
 
 import (
@@ -103,6 +105,9 @@ type Server struct {
 	flood    FloodLimits
 	global   []time.Time // all chats' accepted sends and edits
 	fileSeq  int
+	queries  map[string]*query // callback queries by id
+	querySeq int
+	answers  []CallbackAnswer
 }
 
 // NewServer starts a fake on loopback. Close it when done.
@@ -118,13 +123,14 @@ func NewServer(opt Options) *Server {
 	}
 	id, _ := strconv.ParseInt(strings.SplitN(opt.Token, ":", 2)[0], 10, 64)
 	s := &Server{
-		Token:  opt.Token,
-		Bot:    User{ID: id, IsBot: true, FirstName: "Test Bot", Username: opt.BotUsername},
-		opt:    opt,
-		closed: make(chan struct{}),
-		chats:  make(map[int64]*chatState),
-		nextID: 100000,
-		wake:   make(chan struct{}),
+		Token:   opt.Token,
+		Bot:     User{ID: id, IsBot: true, FirstName: "Test Bot", Username: opt.BotUsername},
+		opt:     opt,
+		closed:  make(chan struct{}),
+		chats:   make(map[int64]*chatState),
+		queries: make(map[string]*query),
+		nextID:  100000,
+		wake:    make(chan struct{}),
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -161,18 +167,20 @@ type method struct {
 
 // methods are the implemented methods by lower-case name (names are case-insensitive).
 var methods = map[string]method{
-	"getme":            {"getMe", (*Server).getMe},
-	"getupdates":       {"getUpdates", (*Server).getUpdates},
-	"setwebhook":       {"setWebhook", (*Server).setWebhook},
-	"deletewebhook":    {"deleteWebhook", (*Server).deleteWebhook},
-	"getwebhookinfo":   {"getWebhookInfo", (*Server).getWebhookInfo},
-	"sendmessage":      {"sendMessage", (*Server).sendMessage},
-	"editmessagetext":  {"editMessageText", (*Server).editMessageText},
-	"deletemessage":    {"deleteMessage", (*Server).deleteMessage},
-	"sendmessagedraft": {"sendMessageDraft", (*Server).sendMessageDraft},
-	"sendchataction":   {"sendChatAction", (*Server).sendChatAction},
-	"setmycommands":    {"setMyCommands", (*Server).setMyCommands},
-	"getmycommands":    {"getMyCommands", (*Server).getMyCommands},
+	"getme":                  {"getMe", (*Server).getMe},
+	"getupdates":             {"getUpdates", (*Server).getUpdates},
+	"setwebhook":             {"setWebhook", (*Server).setWebhook},
+	"deletewebhook":          {"deleteWebhook", (*Server).deleteWebhook},
+	"getwebhookinfo":         {"getWebhookInfo", (*Server).getWebhookInfo},
+	"sendmessage":            {"sendMessage", (*Server).sendMessage},
+	"editmessagetext":        {"editMessageText", (*Server).editMessageText},
+	"deletemessage":          {"deleteMessage", (*Server).deleteMessage},
+	"sendmessagedraft":       {"sendMessageDraft", (*Server).sendMessageDraft},
+	"sendchataction":         {"sendChatAction", (*Server).sendChatAction},
+	"setmycommands":          {"setMyCommands", (*Server).setMyCommands},
+	"editmessagereplymarkup": {"editMessageReplyMarkup", (*Server).editMessageReplyMarkup},
+	"answercallbackquery":    {"answerCallbackQuery", (*Server).answerCallbackQuery},
+	"getmycommands":          {"getMyCommands", (*Server).getMyCommands},
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

@@ -76,6 +76,35 @@ type Message struct {
 	NewChatTitle    string          `json:"new_chat_title,omitempty"`
 	// ForumTopicCreated marks the service message that opens a forum topic.
 	ForumTopicCreated *ForumTopic `json:"forum_topic_created,omitempty"`
+	// ReplyMarkup is the inline keyboard under a bot message.
+	ReplyMarkup *InlineKeyboardMarkup `json:"reply_markup,omitempty"`
+}
+
+// InlineKeyboardMarkup is an inline keyboard: rows of buttons
+// (https://core.telegram.org/bots/api#inlinekeyboardmarkup).
+type InlineKeyboardMarkup struct {
+	InlineKeyboard [][]InlineKeyboardButton `json:"inline_keyboard"`
+}
+
+// InlineKeyboardButton is one button of an inline keyboard, as the fake keeps it:
+// its label and, for the buttons a bot can be told about, its callback_data or url.
+type InlineKeyboardButton struct {
+	Text         string `json:"text"`
+	CallbackData string `json:"callback_data,omitempty"`
+	URL          string `json:"url,omitempty"`
+}
+
+// CallbackQuery is what a press on a callback button sends the bot
+// (https://core.telegram.org/bots/api#callbackquery). Message is the message
+// with the button; for a message too old to show, it holds only the chat, the
+// message_id and date 0 (an InaccessibleMessage).
+type CallbackQuery struct {
+	ID              string   `json:"id"`
+	From            User     `json:"from"`
+	Message         *Message `json:"message,omitempty"`
+	InlineMessageID string   `json:"inline_message_id,omitempty"`
+	ChatInstance    string   `json:"chat_instance"`
+	Data            string   `json:"data,omitempty"`
 }
 
 // ForumTopic is what forum_topic_created holds.
@@ -86,10 +115,11 @@ type ForumTopic struct {
 
 // Update is one incoming update (https://core.telegram.org/bots/api#update).
 type Update struct {
-	UpdateID      int64    `json:"update_id"`
-	Message       *Message `json:"message,omitempty"`
-	EditedMessage *Message `json:"edited_message,omitempty"`
-	ChannelPost   *Message `json:"channel_post,omitempty"`
+	UpdateID      int64          `json:"update_id"`
+	Message       *Message       `json:"message,omitempty"`
+	EditedMessage *Message       `json:"edited_message,omitempty"`
+	ChannelPost   *Message       `json:"channel_post,omitempty"`
+	CallbackQuery *CallbackQuery `json:"callback_query,omitempty"`
 }
 
 // kind is the update's type as allowed_updates names it.
@@ -101,6 +131,8 @@ func (u Update) kind() string {
 		return "edited_message"
 	case u.ChannelPost != nil:
 		return "channel_post"
+	case u.CallbackQuery != nil:
+		return "callback_query"
 	}
 	return "other"
 }
@@ -113,12 +145,14 @@ type BotCommand struct {
 
 // Version is one state of a bot message: as sent, then after each edit.
 type Version struct {
-	Method    string // "sendMessage" or "editMessageText"
+	Method    string // "sendMessage", "editMessageText" or "editMessageReplyMarkup"
 	Text      string // the visible text, as Telegram shows it
 	Raw       string // the text parameter as sent (HTML when ParseMode is "HTML")
 	ParseMode string
 	Entities  []MessageEntity
-	At        time.Time
+	// Keyboard is the inline keyboard under the message, nil if none.
+	Keyboard *InlineKeyboardMarkup
+	At       time.Time
 }
 
 // BotMessage is a message the bot sent, with its whole edit history.
@@ -148,6 +182,14 @@ type ChatAction struct {
 	Action   string
 	ThreadID int
 	At       time.Time
+}
+
+// CallbackAnswer is one answerCallbackQuery call that Telegram accepted.
+type CallbackAnswer struct {
+	QueryID   string
+	Text      string
+	ShowAlert bool
+	At        time.Time
 }
 
 // Call is one Bot API request the fake answered.
