@@ -3,7 +3,6 @@ package slack
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -125,17 +124,17 @@ func (f *firstTokens) get(key string) time.Time {
 	return f.at[key]
 }
 
-// proxy forwards to the fake OpenAI and notes the first content chunk's time,
+// proxy forwards to the fake OpenAI and notes the first text event's time (a
+// Responses output_text delta or a Chat Completions content chunk),
 // keyed by the question (the end of the last user message).
 func (f *firstTokens) proxy(upstream string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var req openaitest.Request
-		_ = json.Unmarshal(body, &req)
-		key := req.LastUser()
-		if i := strings.Index(key, "question "); i >= 0 {
+		key := string(body) // the last "question …" in the body, on either API
+		if i := strings.LastIndex(key, "question "); i >= 0 {
 			key = key[i:]
 		}
+		key, _, _ = strings.Cut(key, `"`)
 		out, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.Path, bytes.NewReader(body))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
@@ -155,7 +154,8 @@ func (f *firstTokens) proxy(upstream string) http.Handler {
 		rd := bufio.NewReader(resp.Body)
 		for {
 			line, err := rd.ReadString('\n')
-			if strings.Contains(line, `"content":"`) && !strings.Contains(line, `"content":""`) {
+			if strings.Contains(line, `"type":"response.output_text.delta"`) ||
+				(strings.Contains(line, `"content":"`) && !strings.Contains(line, `"content":""`)) {
 				f.mu.Lock()
 				if _, ok := f.at[key]; !ok {
 					f.at[key] = time.Now()
