@@ -308,6 +308,9 @@ func TestDamageWhileOpenIsTheChatsError(t *testing.T) {
 			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "store file "+path+" is damaged") {
 				t.Errorf("Recent of the damaged chat: %v, want ErrDamaged naming the file", err)
 			}
+			if n := db.Errors()[OpReadHistory]; n != 1 {
+				t.Errorf("read_history errors = %d, want 1", n)
+			}
 			if tt.name == "page overwritten" {
 				if got, err := db.Recent(ctx, damageChat(0), 50); err != nil || len(got) != 50 {
 					t.Errorf("Recent of a sound chat: %d messages, %v", len(got), err)
@@ -316,6 +319,9 @@ func TestDamageWhileOpenIsTheChatsError(t *testing.T) {
 			err = db.AppendTurn(ctx, damageChat(4), msg(damageChat(4), damageMessages))
 			if !errors.Is(err, ErrDamaged) {
 				t.Errorf("AppendTurn to the damaged chat: %v, want ErrDamaged", err)
+			}
+			if !errors.Is(db.WriteErr(), ErrDamaged) {
+				t.Errorf("WriteErr = %v after a write hit damage", db.WriteErr())
 			}
 		})
 	}

@@ -1,13 +1,16 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/bbolt"
 )
 
-// Operation names.
+// Operation names, the label of the store's error counts (Errors).
 const (
 	OpReadHistory = "read_history"
 	OpAppendTurn  = "append_turn"
@@ -20,13 +23,33 @@ const (
 	OpPending     = "pending"
 )
 
-// view runs fn in a read transaction, turning a panic (a damaged page) into an
-// error.
-func (db *DB) view(op string, fn func(*bbolt.Tx) error) error {
-	return protect(db.Path(), func() error { return db.bolt.View(fn) })
+// ops lists the operations whose error counts exist from the start (at zero).
+var ops = []string{OpReadHistory, OpAppendTurn, OpReset, OpReadCursor, OpWriteCursor,
+	OpSeen, OpAddUsage, OpReadUsage, OpPending}
+
+// guard is the store's bookkeeping around every transaction: failed
+// operations counted by name, and the last write's failure.
+type guard struct {
+	mu   sync.Mutex
+	errs map[string]uint64
+	// writeErr is the error of the last write transaction that could not be
+	// begun or committed (a full disk, an I/O error, a damaged page); nil once a
+	// write succeeds.
+	writeErr atomic.Pointer[error]
 }
 
-// update runs fn in a write transaction, turning a panic into an error.
+// view runs fn in a read transaction, turning a panic (a damaged page) into an
+// error, and counts a failure under op.
+func (db *DB) view(op string, fn func(*bbolt.Tx) error) error {
+	err := protect(db.Path(), func() error { return db.bolt.View(fn) })
+	db.count(op, err)
+	return err
+}
+
+// update runs fn in a write transaction, turning a panic into an error. It
+// counts a failure under op, and records whether the store could write: an
+// error fn returns (a bad value) says nothing about the disk, one from
+// beginning or committing the transaction does.
 func (db *DB) update(op string, fn func(*bbolt.Tx) error) error {
 	var fnErr error
 	err := protect(db.Path(), func() error {
@@ -50,7 +73,51 @@ func (db *DB) update(op string, fn func(*bbolt.Tx) error) error {
 		}
 		return tx.Commit()
 	})
+	db.count(op, err)
+	switch {
+	case err == nil:
+		db.guard.writeErr.Store(nil)
+	case fnErr == nil || errors.Is(err, ErrDamaged):
+		db.guard.writeErr.Store(&err)
+	}
 	return err
+}
+
+func (db *DB) count(op string, err error) {
+	if err == nil {
+		return
+	}
+	db.guard.mu.Lock()
+	if db.guard.errs == nil {
+		db.guard.errs = make(map[string]uint64)
+	}
+	db.guard.errs[op]++
+	db.guard.mu.Unlock()
+}
+
+// Errors returns how many operations of each kind failed since Open, by
+// operation name (OpAppendTurn, …); every known operation is present.
+func (db *DB) Errors() map[string]uint64 {
+	db.guard.mu.Lock()
+	defer db.guard.mu.Unlock()
+	out := make(map[string]uint64, len(ops))
+	for _, op := range ops {
+		out[op] = 0
+	}
+	for op, n := range db.guard.errs {
+		out[op] = n
+	}
+	return out
+}
+
+// WriteErr returns the error of the last write when the store could not write
+// (a full disk, an I/O error, a closed or damaged file), and nil once a write
+// has succeeded again. Health checks use it.
+func (db *DB) WriteErr() error {
+	if p := db.guard.writeErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // protect runs fn, turning a panic into a *DamagedError for the file at path.

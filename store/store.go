@@ -66,6 +66,7 @@ func (o Options) lockTimeout() time.Duration {
 type DB struct {
 	bolt     *bbolt.DB
 	maxPerCh int
+	guard    guard
 }
 
 // Open opens (or creates) the store at path, creating parent folders. It first
