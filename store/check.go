@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -136,11 +137,30 @@ func inspect(path string, timeout time.Duration, decode bool) (*Report, error) {
 	if problem != "" {
 		r.problem("%s", problem)
 	}
+	// bbolt asks the kernel not to read ahead in its mapping (MADV_RANDOM), so
+	// a walk over a file that is not in the page cache reads it one page at a
+	// time: 3 s for 100 MB on the test machine, against well under one for
+	// reading the file straight through first.
+	if err := readThrough(path); err != nil {
+		return nil, fmt.Errorf("check store %s: %w", path, err)
+	}
 	readable := scan(b, path, decode, r)
 	if readable && problem == "" {
 		boltCheck(b, path, r)
 	}
 	return r, nil
+}
+
+// readThrough reads the file at path from start to end, which leaves it in the
+// page cache.
+func readThrough(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.CopyBuffer(io.Discard, f, make([]byte, 1<<20))
+	return err
 }
 
 // openReadOnly opens the bbolt file at path for reading, waiting up to timeout
