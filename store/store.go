@@ -65,6 +65,7 @@ func (o Options) lockTimeout() time.Duration {
 // DB is the bot's store. It is safe for concurrent use.
 type DB struct {
 	bolt     *bbolt.DB
+	path     string // bbolt forgets it on Close, racing with a late caller
 	maxPerCh int
 	guard    guard
 }
@@ -103,7 +104,7 @@ func Open(path string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db := &DB{bolt: b, maxPerCh: opt.MaxMessagesPerChat}
+	db := &DB{bolt: b, path: path, maxPerCh: opt.MaxMessagesPerChat}
 	if err := db.init(); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -139,7 +140,7 @@ func (db *DB) init() error {
 func (db *DB) Close() error { return db.bolt.Close() }
 
 // Path is the file's path.
-func (db *DB) Path() string { return db.bolt.Path() }
+func (db *DB) Path() string { return db.path }
 
 // Cursor returns the named platform cursor (0 when unset).
 func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
