@@ -66,17 +66,22 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	e.addUsage(storeCtx, req.UserID, stats.Usage)
 	final, keep, outcome := e.outcome(ctx, reply, err)
 	stats.Outcome = outcome
-	finishErr := finish(final, reply)
-	if keep == "" {
-		return finishErr
+	// Stored before the final text goes out, so that this text can say when
+	// the exchange could not be saved (a full disk, a damaged store).
+	var storeErr error
+	if keep != "" {
+		answer := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
+		answer.Tokens = e.count(answer)
+		if err := e.history.AppendTurn(storeCtx, req.Chat, user, answer); err != nil {
+			storeErr = fmt.Errorf("store turn: %w", err)
+			final += notSavedNote
+		}
 	}
-	answer := Message{Role: RoleAssistant, Content: keep, Time: time.Now().UTC()}
-	answer.Tokens = e.count(answer)
-	if err := e.history.AppendTurn(storeCtx, req.Chat, user, answer); err != nil {
-		return errors.Join(fmt.Errorf("store turn: %w", err), finishErr)
-	}
-	return finishErr
+	return errors.Join(storeErr, finish(final, reply))
 }
+
+// notSavedNote ends a reply whose exchange the store could not save.
+const notSavedNote = "\n\n⚠️ I could not save this exchange, so I will not remember it."
 
 // outcome decides the final text a user sees and the reply text to store ("" =
 // store nothing), from what the model streamed and how the turn ended.
