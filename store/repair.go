@@ -131,6 +131,9 @@ func copyReadable(src, dst *bbolt.DB, path string, rep *RepairReport) error {
 		var seq uint64
 		if len(names) == 2 && bytes.Equal(names[0], bucketChats) {
 			recs, nested, seq = readChat(src, path, names, rep)
+			if len(recs) == 0 && len(nested) == 0 {
+				return nil // lost (or empty): no bucket for it
+			}
 		} else {
 			recs, nested, seq = readBucket(src, path, names, rep)
 		}

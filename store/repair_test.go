@@ -99,8 +99,8 @@ func TestRepairRecoversReadableChats(t *testing.T) {
 			if kept, _ := os.ReadFile(rep.Damaged); !bytes.Equal(kept, damaged) {
 				t.Errorf("the damaged file is not kept unchanged at %s", rep.Damaged)
 			}
-			if r, err := Check(path, Options{}); err != nil || !r.OK() {
-				t.Fatalf("Check of the repaired file: %+v, %v", r, err)
+			if r, err := Check(path, Options{}); err != nil || !r.OK() || r.Chats != rep.Chats+len(rep.Partial) {
+				t.Fatalf("Check of the repaired file: %+v, %v; want it sound with the chats copied whole or in part", r, err)
 			}
 
 			db := openAt(t, path, Options{MaxMessagesPerChat: -1})
