@@ -47,9 +47,11 @@ func (m *Main) Run(ctx context.Context) error {
 	case "check":
 		return m.check(ctx, cfg, log)
 	case "chat":
-		return m.chat(ctx, cfg, log)
+		return m.withStoreAdvice(m.chat(ctx, cfg, log))
+	case "store check", "store repair":
+		return m.storeCommand(cfg)
 	default:
-		return m.serve(ctx, cfg, log)
+		return m.withStoreAdvice(m.serve(ctx, cfg, log))
 	}
 }
 
@@ -150,7 +152,8 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ready := &readiness{}
+	met.watchStore(c.db)
+	ready := &readiness{store: c.db}
 	ready.storeOpen.Store(true)
 	d := deps{cfg: cfg, engine: c.engine, db: c.db, log: log, metrics: met}
 	for _, build := range []func(context.Context, deps) (platform, error){newTelegram, newSlack} {
