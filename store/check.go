@@ -139,8 +139,8 @@ func inspect(path string, timeout time.Duration, decode bool) (*Report, error) {
 	}
 	// bbolt asks the kernel not to read ahead in its mapping (MADV_RANDOM), so
 	// a walk over a file that is not in the page cache reads it one page at a
-	// time: 3 s for 100 MB on the test machine, against well under one for
-	// reading the file straight through first.
+	// time: 2 to 3 s for 100 MB on the test machine, against 0.3 s when the
+	// file is read straight through first (docs/BENCHMARKS.md).
 	if err := readThrough(path); err != nil {
 		return nil, fmt.Errorf("check store %s: %w", path, err)
 	}
@@ -426,7 +426,7 @@ func readHeader(path string) (h header, problem string, err error) {
 	}
 	if need := int64(h.pages) * h.pageSize; h.pages > uint64(1<<62)/uint64(h.pageSize) || size < need {
 		return h, fmt.Sprintf("it is %d bytes long, but its %d pages of %d bytes need %d: "+
-			"its end is missing (cut short by a full disk, an interrupted copy or a crash)", size, h.pages, h.pageSize, need), nil
+			"its end is missing (an interrupted copy or restore, or a file system that lost it in a crash)", size, h.pages, h.pageSize, need), nil
 	}
 	if h.root >= h.pages {
 		return h, fmt.Sprintf("its root page (%d) lies past its last page (%d)", h.root, h.pages-1), nil

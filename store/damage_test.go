@@ -187,8 +187,8 @@ var damages = []struct {
 		}},
 }
 
-// TestOpenDamagedFile breaks a file the store wrote, as a full disk, a failed
-// copy or a bad sector would, and checks that Open reports it with the path
+// TestOpenDamagedFile breaks a file the store wrote, as an interrupted copy, a
+// file system losing blocks or a bad sector would, and checks that Open reports it with the path
 // instead of panicking or faulting later.
 func TestOpenDamagedFile(t *testing.T) {
 	for _, tt := range damages {
