@@ -61,8 +61,11 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // summary is the report's problems in one line.
 func (r *Report) summary() string {
 	s := r.Problems[0]
-	if n := len(r.Problems) - 1; n > 0 {
-		s += fmt.Sprintf(" (and %d more problems)", n)
+	switch n := len(r.Problems) - 1; {
+	case n == 1:
+		s += "; and one more problem"
+	case n > 1:
+		s += fmt.Sprintf("; and %d more problems", n)
 	}
 	return s
 }
