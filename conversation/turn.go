@@ -96,17 +96,22 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	if outcome == OutcomeStopped || outcome == OutcomeReset {
 		stats.Err = nil // the user asked for it: not a model error
 	}
-	finishErr := finish(sh.compose(final), reply)
-	if keep == "" {
-		return finishErr
+	// Stored before the final text goes out, so that this text can say when
+	// the exchange could not be saved (a full disk, a damaged store).
+	var storeErr error
+	if keep != "" {
+		stored := Message{Role: RoleAssistant, Content: keep + toolsNote(ran), Time: time.Now().UTC()}
+		stored.Tokens = e.count(stored)
+		if err := e.history.AppendTurn(storeCtx, req.Chat, user, stored); err != nil {
+			storeErr = fmt.Errorf("store turn: %w", err)
+			final += notSavedNote
+		}
 	}
-	stored := Message{Role: RoleAssistant, Content: keep + toolsNote(ran), Time: time.Now().UTC()}
-	stored.Tokens = e.count(stored)
-	if err := e.history.AppendTurn(storeCtx, req.Chat, user, stored); err != nil {
-		return errors.Join(fmt.Errorf("store turn: %w", err), finishErr)
-	}
-	return finishErr
+	return errors.Join(storeErr, finish(sh.compose(final), reply))
 }
+
+// notSavedNote ends a reply whose exchange the store could not save.
+const notSavedNote = "\n\n⚠️ I could not save this exchange, so I will not remember it."
 
 // shown is what a reply shows while it streams: the reasoning summary, the
 // voice transcript, the answer so far and the line of the tools running now.

@@ -35,7 +35,7 @@ func (db *DB) Blob(ctx context.Context, chat conversation.ChatID, sha string) ([
 		return nil, err
 	}
 	var data []byte
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(OpReadBlob, func(tx *bbolt.Tx) error {
 		if b := tx.Bucket(bucketBlobs).Bucket([]byte(chat)); b != nil {
 			data = bytes.Clone(b.Get(append(blobData[:2:2], sha...)))
 		}

@@ -20,7 +20,7 @@ func (db *DB) Recent(ctx context.Context, chat conversation.ChatID, max int) ([]
 		return nil, err
 	}
 	var msgs []conversation.Message
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(OpReadHistory, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketChats).Bucket([]byte(chat))
 		if b == nil {
 			return nil
@@ -40,7 +40,7 @@ func (db *DB) AppendTurn(ctx context.Context, chat conversation.ChatID, msgs ...
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(OpAppendTurn, func(tx *bbolt.Tx) error {
 		b, err := tx.Bucket(bucketChats).CreateBucketIfNotExists([]byte(chat))
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (db *DB) Reset(ctx context.Context, chat conversation.ChatID) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(OpReset, func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketChats, bucketBlobs} {
 			err := tx.Bucket(name).DeleteBucket([]byte(chat))
 			if err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {

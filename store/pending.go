@@ -46,7 +46,7 @@ func (db *DB) updatePending(ctx context.Context, fn func(*bbolt.Bucket) error) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := db.bolt.Update(func(tx *bbolt.Tx) error { return fn(tx.Bucket(bucketPending)) }); err != nil {
+	if err := db.update(OpPending, func(tx *bbolt.Tx) error { return fn(tx.Bucket(bucketPending)) }); err != nil {
 		return fmt.Errorf("pending replies: %w", err)
 	}
 	return nil

@@ -19,7 +19,7 @@ func (db *DB) ChatSettings(ctx context.Context, chat conversation.ChatID) (conve
 	if err := ctx.Err(); err != nil {
 		return s, err
 	}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(OpSettings, func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bucketSettings).Get([]byte(chat)); v != nil {
 			return json.Unmarshal(v, &s)
 		}
@@ -36,7 +36,7 @@ func (db *DB) SetChatSettings(ctx context.Context, chat conversation.ChatID, s c
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(OpSettings, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketSettings)
 		if s == (conversation.ChatSettings{}) {
 			return b.Delete([]byte(chat))

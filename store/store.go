@@ -60,18 +60,27 @@ type Options struct {
 	MaxFileBytesPerChat int
 }
 
+func (o Options) lockTimeout() time.Duration {
+	if o.LockTimeout <= 0 {
+		return 2 * time.Second
+	}
+	return o.LockTimeout
+}
+
 // DB is the bot's store. It is safe for concurrent use.
 type DB struct {
 	bolt         *bbolt.DB
+	path         string // bbolt forgets it on Close, racing with a late caller
 	maxPerCh     int
 	maxBlobBytes int
+	guard        guard
 }
 
-// Open opens (or creates) the store at path, creating parent folders.
+// Open opens (or creates) the store at path, creating parent folders. It first
+// reads the whole file once (see Check) and returns a *DamagedError, which
+// matches ErrDamaged, when the file is damaged.
 func Open(path string, opt Options) (*DB, error) {
-	if opt.LockTimeout <= 0 {
-		opt.LockTimeout = 2 * time.Second
-	}
+	opt.LockTimeout = opt.lockTimeout()
 	switch {
 	case opt.MaxMessagesPerChat == 0:
 		opt.MaxMessagesPerChat = DefaultMaxMessagesPerChat
@@ -81,7 +90,20 @@ func Open(path string, opt Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opt.LockTimeout})
+	if err := verify(path, opt.LockTimeout); err != nil {
+		if errors.Is(err, ErrDamaged) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	var b *bbolt.DB
+	err := protect(path, func() (err error) {
+		b, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opt.LockTimeout})
+		return err
+	})
+	if errors.Is(err, ErrDamaged) {
+		return nil, err
+	}
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
 	}
@@ -91,7 +113,7 @@ func Open(path string, opt Options) (*DB, error) {
 	if opt.MaxFileBytesPerChat <= 0 {
 		opt.MaxFileBytesPerChat = DefaultMaxFileBytesPerChat
 	}
-	db := &DB{bolt: b, maxPerCh: opt.MaxMessagesPerChat, maxBlobBytes: opt.MaxFileBytesPerChat}
+	db := &DB{bolt: b, path: path, maxPerCh: opt.MaxMessagesPerChat, maxBlobBytes: opt.MaxFileBytesPerChat}
 	if err := db.init(); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -127,7 +149,7 @@ func (db *DB) init() error {
 func (db *DB) Close() error { return db.bolt.Close() }
 
 // Path is the file's path.
-func (db *DB) Path() string { return db.bolt.Path() }
+func (db *DB) Path() string { return db.path }
 
 // Cursor returns the named platform cursor (0 when unset).
 func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
@@ -135,7 +157,7 @@ func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
 		return 0, err
 	}
 	var v int64
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(OpReadCursor, func(tx *bbolt.Tx) error {
 		if b := tx.Bucket(bucketCursors).Get([]byte(name)); len(b) == 8 {
 			v = int64(binary.BigEndian.Uint64(b))
 		}
@@ -152,7 +174,7 @@ func (db *DB) SetCursor(ctx context.Context, name string, v int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(OpWriteCursor, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketCursors).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(v)))
 	})
 	if err != nil {
@@ -170,7 +192,7 @@ func (db *DB) FirstSeen(ctx context.Context, key string, ttl time.Duration) (boo
 	}
 	now := time.Now()
 	first := false
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(OpSeen, func(tx *bbolt.Tx) error {
 		seen, byAge := tx.Bucket(bucketSeen), tx.Bucket(bucketSeenAge)
 		if err := forgetSeen(seen, byAge.Cursor(), now); err != nil {
 			return err

@@ -23,7 +23,7 @@ func (db *DB) AddTokens(ctx context.Context, user string, day time.Time, tokens 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(OpAddUsage, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketUsage)
 		key := usageKey(user, day)
 		total := uint64(tokens)
@@ -44,7 +44,7 @@ func (db *DB) TokensOn(ctx context.Context, user string, day time.Time) (int, er
 		return 0, err
 	}
 	var total int
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(OpReadUsage, func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bucketUsage).Get(usageKey(user, day)); len(v) == 8 {
 			total = int(binary.BigEndian.Uint64(v))
 		}

@@ -10,7 +10,7 @@ import (
 
 var errHelp = errors.New("help requested")
 
-const usage = `Usage: chatbot [serve|check|chat|health] [-config FILE]
+const usage = `Usage: chatbot [serve|check|chat|health|store check|store repair] [-config FILE]
        (the flag may also come first: chatbot -config FILE check)
 
 Commands:
@@ -19,11 +19,13 @@ Commands:
           http.listen; exit 1 on failure
   chat    talk to the model in the terminal, with the same engine and store
   health  ask a running bot's http.listen /healthz (for container health checks)
+  store check   read the whole store file and report any damage (bot stopped)
+  store repair  copy the readable chats of a damaged store to a new file (bot stopped)
 
 Flags:
 `
 
-var commands = []string{"serve", "check", "chat", "health"}
+var commands = []string{"serve", "check", "chat", "health", "store check", "store repair"}
 
 // ParseFlags reads "[command] [-config FILE]", or the flag before the command;
 // the command defaults to serve.
@@ -49,6 +51,9 @@ func (m *Main) ParseFlags(args []string) error {
 			return fmt.Errorf("unexpected argument %q (usage: chatbot %s -config FILE)", fs.Arg(0), m.command)
 		}
 		m.command, args = fs.Arg(0), fs.Args()[1:] // the flags may go on after the command
+		if m.command == "store" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			m.command, args = "store "+args[0], args[1:] // store check, store repair
+		}
 	}
 	if m.command == "" {
 		m.command = "serve"

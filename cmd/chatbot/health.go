@@ -15,10 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// readiness says whether the bot can serve: the store is open and every
-// configured platform is connected.
+// readiness says whether the bot can serve: the store is open and can write,
+// and every configured platform is connected.
 type readiness struct {
 	storeOpen atomic.Bool
+	store     interface{ WriteErr() error } // nil: not checked
 	platforms []platform
 }
 
@@ -30,6 +31,11 @@ type readier interface {
 func (r *readiness) ready() (bool, string) {
 	if !r.storeOpen.Load() {
 		return false, "store closed"
+	}
+	if r.store != nil {
+		if err := r.store.WriteErr(); err != nil {
+			return false, "store writes failing: " + err.Error()
+		}
 	}
 	for _, p := range r.platforms {
 		if rd, ok := p.(readier); ok && !rd.Ready() {

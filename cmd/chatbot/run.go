@@ -42,8 +42,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.command == "check" {
+	switch m.command {
+	case "check":
 		return m.check(ctx, cfg, newLogger(cfg.Log, m.Stderr))
+	case "store check", "store repair":
+		return m.storeCommand(cfg)
 	}
 	if err := checkAPIKey(cfg.OpenAI); err != nil {
 		return err
@@ -51,9 +54,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.command == "chat" {
 		// Logs go to stderr, which is the terminal too: only warnings and errors,
 		// so that they do not break into the conversation.
-		return m.chat(ctx, cfg, newLogger(atLeastWarn(cfg.Log), m.Stderr))
+		return m.withStoreAdvice(m.chat(ctx, cfg, newLogger(atLeastWarn(cfg.Log), m.Stderr)))
 	}
-	return m.serve(ctx, cfg, newLogger(cfg.Log, m.Stderr))
+	return m.withStoreAdvice(m.serve(ctx, cfg, newLogger(cfg.Log, m.Stderr)))
 }
 
 // atLeastWarn raises c's level to warn.
@@ -184,7 +187,8 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ready := &readiness{}
+	met.watchStore(c.db)
+	ready := &readiness{store: c.db}
 	ready.storeOpen.Store(true)
 	d := deps{cfg: cfg, engine: c.engine, db: c.db, log: log, metrics: met}
 	for _, build := range []func(context.Context, deps) (platform, error){newTelegram, newSlack} {
