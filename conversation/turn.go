@@ -199,13 +199,11 @@ func (e *Engine) buildContext(ctx context.Context, chat ChatID, instructions str
 	if instructions != "" {
 		used = e.count(Message{Role: RoleSystem, Content: instructions})
 	}
-	user.Tokens = e.count(*user)
-	need := user.Tokens + attachmentTokens(user.Attachments)
-	if used+need > budget {
-		return nil, &Error{Text: fmt.Sprintf("Your message is too long for me: about %d tokens, "+
-			"and I can take about %d at once. Please shorten it or send it in parts.",
-			need, max(budget-used, 0))}
+	atts := attachmentTokens(user.Attachments)
+	if err := e.countUser(ctx, user, budget-used-atts); err != nil {
+		return nil, err
 	}
+	need := user.Tokens + atts
 	used += need
 	hist, err := e.history.Recent(ctx, chat, e.cfg.HistoryWindow)
 	if err != nil {
