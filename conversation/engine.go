@@ -155,6 +155,7 @@ type Engine struct {
 type chatState struct {
 	running bool
 	waiting bool
+	noticed bool                    // a busy notice went out during the running turn
 	ctx     context.Context         // the running turn's context
 	cancel  context.CancelCauseFunc // cancels the running turn
 	done    chan struct{}           // closed when the running turn ends
@@ -207,7 +208,7 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
-		return nil, errors.Join(ErrClosed, e.finishNow(ctx, req.Reply, closingText))
+		return nil, errors.Join(ErrClosed, e.notice(ctx, req.Reply, closingText))
 	}
 	st := e.chats[req.Chat]
 	if st == nil {
@@ -216,8 +217,13 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 	}
 	for st.running {
 		if st.waiting {
+			first := !st.noticed
+			st.noticed = true
 			e.mu.Unlock()
-			return nil, e.finishNow(ctx, req.Reply, busyText)
+			if !first { // one busy notice per running turn is enough
+				return nil, nil
+			}
+			return nil, e.notice(ctx, req.Reply, busyText)
 		}
 		st.waiting = true
 		done := st.done
@@ -237,10 +243,10 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 		st.waiting = false
 		if e.closing {
 			e.mu.Unlock()
-			return nil, errors.Join(ErrClosed, e.finishNow(ctx, req.Reply, closingText))
+			return nil, errors.Join(ErrClosed, e.notice(ctx, req.Reply, closingText))
 		}
 	}
-	st.running = true
+	st.running, st.noticed = true, false
 	st.done = make(chan struct{})
 	st.ctx, st.cancel = context.WithCancelCause(e.base)
 	e.turns.Add(1)
@@ -281,8 +287,10 @@ func (e *Engine) cancelTurn(ctx context.Context, chat ChatID, cause error) bool 
 	return true
 }
 
-// finishNow writes a one-off answer (commands, busy, errors).
+// finishNow writes a one-off answer (commands, errors); the shutdown ends it.
 func (e *Engine) finishNow(ctx context.Context, r Reply, text string) error {
+	ctx, cancel := e.deliveryContext(ctx)
+	defer cancel()
 	p := newPacer(r, time.Second, e.cfg.Clock, e.log)
 	go p.run(ctx)
 	return p.Finish(text)
