@@ -52,8 +52,12 @@ type Config struct {
 	ReplyTokens int
 	// HistoryWindow is how many stored messages are read per turn, at most. Default 200.
 	HistoryWindow int
-	// MaxConcurrent bounds the model calls running at once over all chats. Default 16.
+	// MaxConcurrent is the upper bound of the adaptive limit on model calls running
+	// at once over all chats (see limiter). Default 256.
 	MaxConcurrent int
+	// InitialConcurrent is where that limit starts. Default 64, or MaxConcurrent
+	// if lower.
+	InitialConcurrent int
 	// TurnTimeout bounds one whole turn. Default 5 minutes.
 	TurnTimeout time.Duration
 	// Clock drives the pacer; default the system clock.
@@ -84,7 +88,7 @@ func (c *Config) setDefaults() {
 		c.HistoryWindow = 200
 	}
 	if c.MaxConcurrent <= 0 {
-		c.MaxConcurrent = 16
+		c.MaxConcurrent = 256
 	}
 	if c.TurnTimeout <= 0 {
 		c.TurnTimeout = 5 * time.Minute
@@ -128,8 +132,8 @@ var (
 	errShutdown = errors.New("cancelled by shutdown")
 )
 
-// Engine runs conversations: one turn at a time per chat, chats in parallel, with a
-// bounded number of model calls at once. It is safe for concurrent use.
+// Engine runs conversations: one turn at a time per chat, chats in parallel, with an
+// adaptive bound on the model calls at once. It is safe for concurrent use.
 type Engine struct {
 	cfg      Config
 	history  History
@@ -137,7 +141,7 @@ type Engine struct {
 	model    Model
 	tokens   TokenCounter
 	log      *slog.Logger
-	slots    chan struct{} // model-call semaphore
+	calls    *limiter // the adaptive limit on concurrent model calls
 
 	mu      sync.Mutex
 	chats   map[ChatID]*chatState
@@ -173,7 +177,7 @@ func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 		model:    m,
 		tokens:   tc,
 		log:      cfg.Logger,
-		slots:    make(chan struct{}, cfg.MaxConcurrent),
+		calls:    newLimiter(cfg.InitialConcurrent, cfg.MaxConcurrent),
 		chats:    make(map[ChatID]*chatState),
 		base:     base,
 		cancel:   cancel,

@@ -180,15 +180,18 @@ func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, k
 	return reply + "\n\n⚠️ " + UserText(err), "", o
 }
 
-// callModel streams one completion within the engine's bound on concurrent calls.
+// callModel streams one completion within the engine's adaptive bound on
+// concurrent calls, which learns from its time to first token and its error.
 func (e *Engine) callModel(ctx context.Context, req ModelRequest, out ModelOutput) (Answer, error) {
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return Answer{}, ctx.Err()
+	p, err := e.calls.acquire(ctx)
+	if err != nil {
+		return Answer{}, err
 	}
-	defer func() { <-e.slots }()
-	return e.model.Stream(ctx, req, out)
+	ft := e.firstToken()
+	out = ft.watch(out)
+	answer, err := e.model.Stream(ctx, req, out)
+	p.release(ft.elapsed(), err)
+	return answer, err
 }
 
 // buildContext returns the newest history that fits the token budget beside the

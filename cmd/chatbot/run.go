@@ -184,6 +184,7 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	met.watchModelLimit(c.engine)
 	ready := &readiness{}
 	ready.storeOpen.Store(true)
 	d := deps{cfg: cfg, engine: c.engine, db: c.db, log: log, metrics: met}
