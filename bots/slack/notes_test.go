@@ -68,6 +68,7 @@ func TestRefusalsAreCapped(t *testing.T) {
 	for i := range strangers {
 		notes += len(h.slack.Ephemerals(general, fmt.Sprintf("U0STRANGER%d", i)))
 	}
+	t.Logf("%d refusal notes for %d strangers", notes, strangers)
 	// A burst of 5 and 2 a second: what the test took seconds to deliver, beyond.
 	if notes == 0 || notes > 25 {
 		t.Errorf("%d refusal notes for %d strangers, want between 1 and 25", notes, strangers)
