@@ -116,4 +116,3 @@ type discard struct{}
 
 func (discard) Update(context.Context, string) error { return nil }
 func (discard) Finish(context.Context, string) error { return nil }
-
