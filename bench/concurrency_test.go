@@ -52,6 +52,7 @@ type firstTokens struct {
 	mu  sync.Mutex
 	got []time.Duration
 	ok  int
+	err error // the first turn's error, if any
 }
 
 func (f *firstTokens) TurnDone(st conversation.TurnStats) {
@@ -60,6 +61,8 @@ func (f *firstTokens) TurnDone(st conversation.TurnStats) {
 	f.got = append(f.got, st.FirstToken)
 	if st.Outcome == conversation.OutcomeOK {
 		f.ok++
+	} else if f.err == nil {
+		f.err = fmt.Errorf("%s: %w", st.Outcome, st.Err)
 	}
 }
 
@@ -75,12 +78,12 @@ func loadModel(t *testing.T, cfg conversation.Config, chats, tokens int) modelRe
 		t.Fatal(err)
 	}
 	defer db.Close()
-	tc, err := openai.NewTokenCounter("gpt-4o-mini")
+	tc, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	model := openai.New(openai.Options{BaseURL: ai.BaseURL(), APIKey: "sk-test", Model: "gpt-4o-mini", HTTPClient: hc})
+	model := openai.New(openai.Options{BaseURL: ai.BaseURL(), APIKey: "sk-test", Model: "gpt-5.4-mini", HTTPClient: hc})
 	obs := &firstTokens{}
 	cfg.Observer, cfg.Logger = obs, slog.New(slog.DiscardHandler)
 	engine := conversation.New(cfg, db, model, tc)
@@ -105,7 +108,7 @@ func loadModel(t *testing.T, cfg conversation.Config, chats, tokens int) modelRe
 	res.firstToken, res.ok = obs.got, obs.ok
 	obs.mu.Unlock()
 	if res.ok != chats {
-		t.Errorf("%d of %d turns ended well", res.ok, chats)
+		t.Errorf("%d of %d turns ended well; the first error: %v", res.ok, chats, obs.err)
 	}
 	hc.CloseIdleConnections()
 	return res
