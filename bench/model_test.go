@@ -83,7 +83,8 @@ func newEngine(t *testing.T, db *store.DB, baseURL string, rt http.RoundTripper,
 	// The memory test holds streams open for minutes: no stall watchdog cuts them.
 	model := openai.New(openai.Options{BaseURL: baseURL, APIKey: "sk-test", Model: "gpt-5.4-mini",
 		HTTPClient: &http.Client{Transport: rt}, StallTimeout: 10 * time.Minute})
-	return conversation.New(conversation.Config{MaxConcurrent: max(maxConcurrent, 16), Logger: log}, db, model, tokens)
+	n := max(maxConcurrent, 16)
+	return conversation.New(conversation.Config{MaxConcurrent: n, InitialConcurrent: n, Logger: log}, db, model, tokens)
 }
 
 // warmTokenizer loads the tokenizer's tables (kept for the process's life), so

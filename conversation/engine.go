@@ -52,8 +52,12 @@ type Config struct {
 	ReplyTokens int
 	// HistoryWindow is how many stored messages are read per turn, at most. Default 200.
 	HistoryWindow int
-	// MaxConcurrent bounds the model calls running at once over all chats. Default 16.
+	// MaxConcurrent is the upper bound of the adaptive limit on model calls running
+	// at once over all chats (see limiter). Default 256.
 	MaxConcurrent int
+	// InitialConcurrent is where that limit starts. Default 64, or MaxConcurrent
+	// if lower.
+	InitialConcurrent int
 	// TurnTimeout bounds one whole turn. Default 5 minutes.
 	TurnTimeout time.Duration
 	// Clock drives the pacer; default the system clock.
@@ -84,7 +88,7 @@ func (c *Config) setDefaults() {
 		c.HistoryWindow = 200
 	}
 	if c.MaxConcurrent <= 0 {
-		c.MaxConcurrent = 16
+		c.MaxConcurrent = 256
 	}
 	if c.TurnTimeout <= 0 {
 		c.TurnTimeout = 5 * time.Minute
@@ -128,8 +132,8 @@ var (
 	errShutdown = errors.New("cancelled by shutdown")
 )
 
-// Engine runs conversations: one turn at a time per chat, chats in parallel, with a
-// bounded number of model calls at once. It is safe for concurrent use.
+// Engine runs conversations: one turn at a time per chat, chats in parallel, with an
+// adaptive bound on the model calls at once. It is safe for concurrent use.
 type Engine struct {
 	cfg      Config
 	history  History
@@ -137,7 +141,7 @@ type Engine struct {
 	model    Model
 	tokens   TokenCounter
 	log      *slog.Logger
-	slots    chan struct{} // model-call semaphore
+	calls    *limiter // the adaptive limit on concurrent model calls
 
 	mu      sync.Mutex
 	chats   map[ChatID]*chatState
@@ -155,6 +159,7 @@ type Engine struct {
 type chatState struct {
 	running bool
 	waiting bool
+	noticed bool                    // a busy notice went out during the running turn
 	ctx     context.Context         // the running turn's context
 	cancel  context.CancelCauseFunc // cancels the running turn
 	done    chan struct{}           // closed when the running turn ends
@@ -172,7 +177,7 @@ func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 		model:    m,
 		tokens:   tc,
 		log:      cfg.Logger,
-		slots:    make(chan struct{}, cfg.MaxConcurrent),
+		calls:    newLimiter(cfg.InitialConcurrent, cfg.MaxConcurrent),
 		chats:    make(map[ChatID]*chatState),
 		base:     base,
 		cancel:   cancel,
@@ -207,7 +212,7 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
-		return nil, errors.Join(ErrClosed, e.finishNow(ctx, req.Reply, closingText))
+		return nil, errors.Join(ErrClosed, e.notice(ctx, req.Reply, closingText))
 	}
 	st := e.chats[req.Chat]
 	if st == nil {
@@ -216,8 +221,13 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 	}
 	for st.running {
 		if st.waiting {
+			first := !st.noticed
+			st.noticed = true
 			e.mu.Unlock()
-			return nil, e.finishNow(ctx, req.Reply, busyText)
+			if !first { // one busy notice per running turn is enough
+				return nil, nil
+			}
+			return nil, e.notice(ctx, req.Reply, busyText)
 		}
 		st.waiting = true
 		done := st.done
@@ -237,10 +247,10 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 		st.waiting = false
 		if e.closing {
 			e.mu.Unlock()
-			return nil, errors.Join(ErrClosed, e.finishNow(ctx, req.Reply, closingText))
+			return nil, errors.Join(ErrClosed, e.notice(ctx, req.Reply, closingText))
 		}
 	}
-	st.running = true
+	st.running, st.noticed = true, false
 	st.done = make(chan struct{})
 	st.ctx, st.cancel = context.WithCancelCause(e.base)
 	e.turns.Add(1)
@@ -281,8 +291,10 @@ func (e *Engine) cancelTurn(ctx context.Context, chat ChatID, cause error) bool 
 	return true
 }
 
-// finishNow writes a one-off answer (commands, busy, errors).
+// finishNow writes a one-off answer (commands, errors); the shutdown ends it.
 func (e *Engine) finishNow(ctx context.Context, r Reply, text string) error {
+	ctx, cancel := e.deliveryContext(ctx)
+	defer cancel()
 	p := newPacer(r, time.Second, e.cfg.Clock, e.log)
 	go p.run(ctx)
 	return p.Finish(text)

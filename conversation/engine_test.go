@@ -224,7 +224,7 @@ func TestBusyChatAnswersWait(t *testing.T) {
 
 func TestChatsRunInParallel(t *testing.T) {
 	const chats = 100
-	h := newHarness(t, conversation.Config{MaxConcurrent: chats})
+	h := newHarness(t, conversation.Config{MaxConcurrent: chats, InitialConcurrent: chats})
 	var inFlight atomic.Int32
 	release := make(chan struct{})
 	h.fake.SetHandler(func(r openaitest.Request) openaitest.Reply {

@@ -185,15 +185,18 @@ func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, k
 	return reply + "\n\n⚠️ " + UserText(err), "", o
 }
 
-// callModel streams one completion within the engine's bound on concurrent calls.
+// callModel streams one completion within the engine's adaptive bound on
+// concurrent calls, which learns from its time to first token and its error.
 func (e *Engine) callModel(ctx context.Context, req ModelRequest, out ModelOutput) (Answer, error) {
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return Answer{}, ctx.Err()
+	p, err := e.calls.acquire(ctx)
+	if err != nil {
+		return Answer{}, err
 	}
-	defer func() { <-e.slots }()
-	return e.model.Stream(ctx, req, out)
+	ft := e.firstToken()
+	out = ft.watch(out)
+	answer, err := e.model.Stream(ctx, req, out)
+	p.release(ft.elapsed(), err)
+	return answer, err
 }
 
 // buildContext returns the newest history that fits the token budget beside the
@@ -204,13 +207,11 @@ func (e *Engine) buildContext(ctx context.Context, chat ChatID, instructions str
 	if instructions != "" {
 		used = e.count(Message{Role: RoleSystem, Content: instructions})
 	}
-	user.Tokens = e.count(*user)
-	need := user.Tokens + attachmentTokens(user.Attachments)
-	if used+need > budget {
-		return nil, &Error{Text: fmt.Sprintf("Your message is too long for me: about %d tokens, "+
-			"and I can take about %d at once. Please shorten it or send it in parts.",
-			need, max(budget-used, 0))}
+	atts := attachmentTokens(user.Attachments)
+	if err := e.countUser(ctx, user, budget-used-atts); err != nil {
+		return nil, err
 	}
+	need := user.Tokens + atts
 	used += need
 	hist, err := e.history.Recent(ctx, chat, e.cfg.HistoryWindow)
 	if err != nil {

@@ -68,6 +68,12 @@ func KindOf(err error) Kind {
 	return KindUnknown
 }
 
+// Is makes a rate-limit error match conversation.ErrRateLimited, which the
+// engine's adaptive limit on concurrent calls looks for.
+func (e *Error) Is(target error) bool {
+	return target == conversation.ErrRateLimited && e.Kind == KindRateLimit
+}
+
 // userError classifies err and wraps it in a *conversation.Error with a safe text;
 // where the model refused something the config asks for, the text names the key.
 func (c *Client) userError(err error, model string) error {

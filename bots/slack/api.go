@@ -15,6 +15,7 @@ type slackAPI interface {
 	AuthTestContext(ctx context.Context) (*slackgo.AuthTestResponse, error)
 	PostMessageContext(ctx context.Context, channel string, opts ...slackgo.MsgOption) (string, string, error)
 	UpdateMessageContext(ctx context.Context, channel, ts string, opts ...slackgo.MsgOption) (string, string, string, error)
+	DeleteMessageContext(ctx context.Context, channel, ts string) (string, string, error)
 	PostEphemeralContext(ctx context.Context, channel, user string, opts ...slackgo.MsgOption) (string, error)
 	StartStreamContext(ctx context.Context, channel string, opts ...slackgo.MsgOption) (string, string, error)
 	AppendStreamContext(ctx context.Context, channel, ts string, opts ...slackgo.MsgOption) (string, string, error)

@@ -91,7 +91,7 @@ func (a *Adapter) onMessage(ctx context.Context, in incoming) {
 		thread = in.ts // a mention in a channel opens a thread under itself
 	}
 	if note := a.denied(in.user, in.channel, in.dm); note != "" {
-		a.finish(ctx, &ephemeral{api: a.api, channel: in.channel, user: in.user, thread: in.threadTS}, note)
+		a.note(ctx, in.team, &ephemeral{api: a.api, channel: in.channel, user: in.user, thread: in.threadTS}, note)
 		a.trace("denied", in.user)
 		return
 	}
@@ -171,6 +171,7 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 	}
 	if cmd == "" {
 		rep.start(ctx)
+		defer rep.abandon(ctx)
 	}
 	if err := a.engine.Handle(ctx, req); err != nil && !errors.Is(err, conversation.ErrClosed) {
 		a.log.Warn("slack: handle message", "chat", string(req.Chat), "err", err)
@@ -180,7 +181,7 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 // newReply returns the reply for a message, posted in thread ("" = top level).
 func (a *Adapter) newReply(in incoming, thread string) *reply {
 	return &reply{
-		api: a.api, budget: a.budgets.of(in.team), log: a.log,
+		api: a.api, budget: a.budgets.of(in.team), notes: a.notes, log: a.log,
 		channel: in.channel, thread: thread, team: in.team, user: in.user, dm: in.dm,
 		limit:  a.cfg.MaxMessageChars,
 		native: a.cfg.NativeStreaming && thread != "",
@@ -298,7 +299,7 @@ func (a *Adapter) onSlash(ctx context.Context, cmd slackgo.SlashCommand) {
 	dm := strings.HasPrefix(cmd.ChannelID, "D")
 	eph := &ephemeral{api: a.api, channel: cmd.ChannelID, user: cmd.UserID}
 	if note := a.denied(cmd.UserID, cmd.ChannelID, dm); note != "" {
-		a.finish(ctx, eph, note)
+		a.note(ctx, cmd.TeamID, eph, note)
 		a.trace("denied", cmd.UserID)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	slackgo "github.com/slack-go/slack"
+	"golang.org/x/time/rate"
 
 	"github.com/chatbot-dev/chatbot/conversation"
 )
@@ -44,6 +45,7 @@ var (
 type reply struct {
 	api     slackAPI
 	budget  *budget
+	notes   *rate.Limiter // the cap on best-effort notes (Notice)
 	log     *slog.Logger
 	channel string
 	thread  string // thread_ts to post in; "" = top level of a DM

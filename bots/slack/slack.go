@@ -27,6 +27,7 @@ import (
 	"time"
 
 	slackgo "github.com/slack-go/slack"
+	"golang.org/x/time/rate"
 
 	"github.com/chatbot-dev/chatbot/conversation"
 )
@@ -144,6 +145,7 @@ type Adapter struct {
 	team    string // the workspace id, e.g. T0TEAM
 	users   *userNames
 	budgets *budgets
+	notes   *rate.Limiter // the cap on best-effort notes
 
 	handlers   sync.WaitGroup // in-flight event handlers
 	refreshing keyedMutex     // button messages being shown again
@@ -178,6 +180,7 @@ func New(ctx context.Context, cfg Config, engine Engine, st stateStore) (*Adapte
 	}
 	a.users = newUserNames(a.api)
 	a.budgets = newBudgets(cfg.UpdatesPerMinute, cfg.UpdateBurst)
+	a.notes = newNoteLimiter()
 	return a, nil
 }
 

@@ -67,6 +67,8 @@ type harness struct {
 	// the addresses, the store and the logger).
 	model  openai.Options
 	config conversation.Config
+	// wrap, when set, wraps the engine as the adapter's handler.
+	wrap func(telegram.Handler) telegram.Handler
 
 	db     *store.DB
 	engine *conversation.Engine
@@ -142,7 +144,11 @@ func (h *harness) start() {
 	h.db = db
 	h.engine = conversation.New(cfg, db, model, tokens)
 	ctx, cancel := context.WithCancel(context.Background())
-	b, err := telegram.New(ctx, h.opt, h.engine, db)
+	var handler telegram.Handler = h.engine
+	if h.wrap != nil {
+		handler = h.wrap(handler)
+	}
+	b, err := telegram.New(ctx, h.opt, handler, db)
 	if err != nil {
 		cancel()
 		db.Close()

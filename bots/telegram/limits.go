@@ -46,15 +46,25 @@ func (t *throttle) allow(key string) bool {
 	return true
 }
 
+// forget drops key's record, so that its next event is let through.
+func (t *throttle) forget(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.last, key)
+}
+
 // chatLimits is the budget of sends and edits: the bot's over all chats, and each
-// group's, shared by all the replies in it (forum topics, commands during a reply):
-// as many per minute as one reply paced at GroupEditEvery makes (20 at 3 s,
-// Telegram's limit), burst included.
+// chat's, shared by all the replies in it (forum topics, commands during a reply):
+// as many per minute as one reply paced at its EditEvery (private chats, 1 s:
+// Telegram's one message a second) or GroupEditEvery (groups, 3 s: Telegram's 20 a
+// minute) makes, burst included. Notes (refusals, busy notices) have a cap of
+// their own and take only what replies leave (see notice).
 type chatLimits struct {
-	rate   rate.Limit
-	global *rate.Limiter // the bot's sends and edits over all chats
-	mu     sync.Mutex
-	chats  map[int64]*rate.Limiter
+	private, group rate.Limit // the chats' rates
+	global         *rate.Limiter
+	notes          *rate.Limiter // the cap on best-effort notes over all chats
+	mu             sync.Mutex
+	chats          map[int64]*rate.Limiter
 }
 
 // Telegram lets a bot send about 30 messages a second over all chats; the bot
@@ -66,19 +76,39 @@ const (
 	editReserve = 2
 )
 
-// groupBurst is how many calls a group may make at once (a message that fills up
-// and the next one, a command's answer during a reply).
-const groupBurst = 3
+// Bursts of a chat's budget: a group may make groupBurst calls at once (a message
+// that fills up and the next one, a command's answer during a reply); a private
+// chat one, as Telegram allows it about one message a second.
+const (
+	groupBurst   = 3
+	privateBurst = 1
+)
 
-func newChatLimits(every time.Duration) *chatLimits {
+// Best-effort notes (refusals, busy notices) go out at most noteRate a second
+// over all chats, after a burst of noteBurst: a flood of strangers costs the
+// replies at most that much of the bot's budget.
+const (
+	noteRate  = 2
+	noteBurst = 5
+)
+
+// newChatLimits returns the budgets for replies edited every privateEvery in
+// private chats and every groupEvery in groups.
+func newChatLimits(privateEvery, groupEvery time.Duration) *chatLimits {
 	// A bucket of rate r and burst b lets b + 60r calls through in a minute.
-	perMinute := float64(time.Minute) / float64(every)
-	r := rate.Limit(max(perMinute-groupBurst, 1) / time.Minute.Seconds())
-	return &chatLimits{rate: r, chats: make(map[int64]*rate.Limiter),
-		global: rate.NewLimiter(globalRate, globalBurst)}
+	perMinute := float64(time.Minute) / float64(groupEvery)
+	group := rate.Limit(max(perMinute-groupBurst, 1) / time.Minute.Seconds())
+	return &chatLimits{
+		private: rate.Every(privateEvery), // burst 1: one call per privateEvery, never more
+		group:   group,
+		global:  rate.NewLimiter(globalRate, globalBurst),
+		notes:   rate.NewLimiter(noteRate, noteBurst),
+		chats:   make(map[int64]*rate.Limiter),
+	}
 }
 
-func (c *chatLimits) limiter(chatID int64) *rate.Limiter {
+// limiter returns the budget of one chat.
+func (c *chatLimits) limiter(chatID int64, group bool) *rate.Limiter {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l := c.chats[chatID]
@@ -86,20 +116,24 @@ func (c *chatLimits) limiter(chatID int64) *rate.Limiter {
 		if len(c.chats) >= maxTracked {
 			now := time.Now()
 			for id, old := range c.chats {
-				if old.TokensAt(now) >= groupBurst {
+				if old.TokensAt(now) >= float64(old.Burst()) {
 					delete(c.chats, id)
 				}
 			}
 		}
-		l = rate.NewLimiter(c.rate, groupBurst)
+		if group {
+			l = rate.NewLimiter(c.group, groupBurst)
+		} else {
+			l = rate.NewLimiter(c.private, privateBurst)
+		}
 		c.chats[chatID] = l
 	}
 	return l
 }
 
-// wait takes one call from the bot's budget and, in a group, from the group's. An
-// interim update that would have to wait is skipped with a RetryAfterError (the
-// pacer sends a later text instead); a final one waits its turn.
+// wait takes one call from the bot's budget and from the chat's. An interim
+// update that would have to wait is skipped with a RetryAfterError (the pacer
+// sends a later text instead); a final one waits its turn.
 //
 // An interim edit of a message already shown also leaves editReserve calls of the
 // bot's budget to first texts and final ones: when the budget is short, a user who
@@ -107,26 +141,17 @@ func (c *chatLimits) limiter(chatID int64) *rate.Limiter {
 func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown bool) error {
 	now := time.Now()
 	if shown && !final {
-		if spare := c.global.TokensAt(now) - editReserve; spare < 1 {
-			after := time.Duration((1 - spare) / globalRate * float64(time.Second))
-			return &conversation.RetryAfterError{After: after, Err: errBudget}
+		if err := c.spare(now); err != nil {
+			return err
 		}
 	}
-	res := []*rate.Reservation{c.global.ReserveN(now, 1)}
-	if group {
-		res = append(res, c.limiter(chatID).ReserveN(now, 1))
-	}
-	var delay time.Duration
-	for _, r := range res {
-		delay = max(delay, r.DelayFrom(now))
-	}
+	res := []*rate.Reservation{c.global.ReserveN(now, 1), c.limiter(chatID, group).ReserveN(now, 1)}
+	delay := delayOf(res, now)
 	if delay <= 0 {
 		return nil
 	}
 	if !final {
-		for _, r := range res {
-			r.CancelAt(now)
-		}
+		cancelAt(res, now)
 		return &conversation.RetryAfterError{After: delay, Err: errBudget}
 	}
 	if !sleep(ctx, delay) {
@@ -138,7 +163,69 @@ func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown
 	return nil
 }
 
-var errBudget = &redactedError{msg: "edit budget spent"}
+// notice takes one call for a best-effort note (a refusal, a busy notice) if it
+// can be had without holding up any reply: the bot's budget must have more than
+// editReserve calls to spare now (so that no other chat's reply waits behind a
+// note), and the notes' cap must have room now. The chat's own budget may make
+// the note wait, one call's worth of it at most (the note then costs only that
+// chat's reply a slot). Otherwise it takes nothing and returns a RetryAfterError:
+// the note is to be dropped, never queued.
+func (c *chatLimits) notice(ctx context.Context, chatID int64, group bool) error {
+	now := time.Now()
+	if err := c.spare(now); err != nil {
+		return err
+	}
+	res := []*rate.Reservation{c.notes.ReserveN(now, 1), c.global.ReserveN(now, 1)}
+	if delay := delayOf(res, now); delay > 0 {
+		cancelAt(res, now)
+		return &conversation.RetryAfterError{After: delay, Err: errNoteBudget}
+	}
+	chat := c.limiter(chatID, group)
+	res = append(res, chat.ReserveN(now, 1))
+	delay := delayOf(res, now)
+	if patience := time.Duration(float64(time.Second) / float64(chat.Limit())); delay > patience {
+		cancelAt(res, now)
+		return &conversation.RetryAfterError{After: delay, Err: errNoteBudget}
+	}
+	if !sleep(ctx, delay) {
+		for _, r := range res {
+			r.Cancel()
+		}
+		return ctx.Err()
+	}
+	return nil
+}
+
+// spare returns a RetryAfterError unless the bot's budget has more than
+// editReserve calls now.
+func (c *chatLimits) spare(now time.Time) error {
+	if spare := c.global.TokensAt(now) - editReserve; spare < 1 {
+		after := time.Duration((1 - spare) / globalRate * float64(time.Second))
+		return &conversation.RetryAfterError{After: after, Err: errBudget}
+	}
+	return nil
+}
+
+// delayOf is the longest wait of reservations made at now.
+func delayOf(res []*rate.Reservation, now time.Time) time.Duration {
+	var delay time.Duration
+	for _, r := range res {
+		delay = max(delay, r.DelayFrom(now))
+	}
+	return delay
+}
+
+// cancelAt gives back reservations made at now.
+func cancelAt(res []*rate.Reservation, now time.Time) {
+	for _, r := range res {
+		r.CancelAt(now)
+	}
+}
+
+var (
+	errBudget     = &redactedError{msg: "edit budget spent"}
+	errNoteBudget = &redactedError{msg: "no budget for a note now: dropped"}
+)
 
 // sleep waits d or until ctx ends; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -12,11 +12,11 @@ import (
 // second, and an edit of a message already shown leaves the last calls to a
 // chat that shows nothing yet.
 func TestBotBudget(t *testing.T) {
-	c := newChatLimits(3 * time.Second)
+	c := newChatLimits(time.Second, 3*time.Second)
 	ctx := context.Background()
 	sent := 0
-	for range 100 { // a burst of first texts from 100 private chats
-		if c.wait(ctx, 1, false, false, false) == nil {
+	for i := range 100 { // a burst of first texts from 100 private chats
+		if c.wait(ctx, int64(10+i), false, false, false) == nil {
 			sent++
 		}
 	}
@@ -31,5 +31,52 @@ func TestBotBudget(t *testing.T) {
 	}
 	if err := c.wait(ctx, 3, false, true, true); err != nil {
 		t.Errorf("a final edit did not wait its turn: %v", err)
+	}
+}
+
+// A private chat gets about one call a second, as Telegram allows: an interim
+// update right after a send is skipped, while another chat is not held up.
+func TestPrivateChatBudget(t *testing.T) {
+	c := newChatLimits(time.Second, 3*time.Second)
+	ctx := context.Background()
+	if err := c.wait(ctx, 1, false, false, false); err != nil {
+		t.Fatalf("first text: %v", err)
+	}
+	err := c.wait(ctx, 1, false, false, true)
+	if after, ok := conversation.RetryAfter(err); !ok || after <= 0 || after > time.Second {
+		t.Errorf("a second call in the same second: err %v, want a RetryAfterError of up to 1 s", err)
+	}
+	if err := c.wait(ctx, 2, false, false, false); err != nil {
+		t.Errorf("another private chat was held up: %v", err)
+	}
+}
+
+// Notes take one call only when it can be had at once without touching what
+// replies need, and never more than the notes' cap; a note that finds no room
+// is dropped, taking nothing.
+func TestNotesTakeOnlyWhatIsSpare(t *testing.T) {
+	c := newChatLimits(time.Second, 3*time.Second)
+	ctx := context.Background()
+	sent := 0
+	for i := range 100 { // 100 strangers at once
+		if c.notice(ctx, int64(1000+i), false) == nil {
+			sent++
+		}
+	}
+	if sent == 0 || sent > noteBurst {
+		t.Errorf("%d of 100 notes went out at once, want between 1 and %d", sent, noteBurst)
+	}
+
+	c = newChatLimits(time.Second, 3*time.Second)
+	for range 10 { // final texts queued for the next 0.2 s
+		c.global.ReserveN(time.Now(), 1)
+	}
+	before := c.global.TokensAt(time.Now())
+	err := c.notice(ctx, 7, false)
+	if _, ok := conversation.RetryAfter(err); !ok {
+		t.Errorf("a note went out while replies waited for the budget: %v", err)
+	}
+	if after := c.global.TokensAt(time.Now()); after < before {
+		t.Errorf("a dropped note took from the bot's budget: %.2f → %.2f", before, after)
 	}
 }

@@ -229,11 +229,13 @@ func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 }
 
 // deny tells a stranger their id and where the owner adds it, once a minute at most
-// per user and chat; the model is never called for them.
+// per user and chat, at best (a note the budget has no room for is dropped); the
+// model is never called for them.
 func (b *Bot) deny(ctx context.Context, in incoming) {
 	m := in.msg
 	b.log.Info("telegram: refused", "user_id", m.From.ID, "chat_id", m.Chat.ID)
-	if !b.denials.allow(fmt.Sprintf("%d:%d", m.Chat.ID, m.From.ID)) {
+	key := fmt.Sprintf("%d:%d", m.Chat.ID, m.From.ID)
+	if !b.denials.allow(key) {
 		return
 	}
 	text := fmt.Sprintf("Sorry, this bot is private.\n\nYour Telegram user id is <code>%d</code>. "+
@@ -245,5 +247,7 @@ func (b *Bot) deny(ctx context.Context, in incoming) {
 			"(everyone here may use the bot) or your user id to <code>telegram.allowed_user_ids</code> "+
 			"in the bot's config.yaml.", m.From.ID, m.Chat.ID)
 	}
-	b.notify(ctx, in, text)
+	if !b.notify(ctx, in, text) {
+		b.denials.forget(key) // dropped for want of budget: their next message may get it
+	}
 }

@@ -12,7 +12,10 @@ import (
 	"github.com/chatbot-dev/chatbot/conversation"
 )
 
-var _ conversation.Reply = (*reply)(nil)
+var (
+	_ conversation.Reply   = (*reply)(nil)
+	_ conversation.Noticer = (*reply)(nil)
+)
 
 // messenger lists the SDK calls a reply makes.
 type messenger interface {
@@ -249,26 +252,48 @@ func noPreview() *models.LinkPreviewOptions {
 	return &models.LinkPreviewOptions{IsDisabled: bot.True()}
 }
 
-// notify sends a one-off message in answer to in (refusals, notes), waiting once if
-// Telegram asks to. html may hold <code> tags.
-func (b *Bot) notify(ctx context.Context, in incoming, html string) {
+// notify sends a one-off note in answer to in (refusals, notes) at best: one
+// attempt, and only if the budgets have room for it now (chatLimits.notice), so
+// that notes never hold up replies. html may hold <code> tags. It reports whether
+// the note went out.
+func (b *Bot) notify(ctx context.Context, in incoming, html string) bool {
 	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private, limit: maxMessageLen,
 		stopTyping: func() {}, started: func() {}}
 	if !in.private {
 		r.quote = in.msg.ID
 	}
 	c := rendered{html: html, plain: stdhtml.UnescapeString(codeTags.Replace(html))}
-	for attempt := 0; attempt < 2; attempt++ {
-		err := b.red.err(r.put(ctx, 0, c, true))
-		after, ok := conversation.RetryAfter(err)
-		if !ok {
-			if err != nil {
-				b.log.Warn("telegram: send notice", "chat_id", r.chatID, "err", err)
-			}
-			return
-		}
-		if !sleep(ctx, after) {
-			return
-		}
+	if err := r.note(ctx, c); err != nil {
+		b.log.Debug("telegram: note not sent", "chat_id", r.chatID, "err", err)
+		return false
 	}
+	return true
+}
+
+// Notice writes a best-effort note (the engine's busy notice): one attempt, and
+// only if the budgets have room for it now; else a RetryAfterError.
+func (r *reply) Notice(ctx context.Context, md string) error {
+	r.started()
+	r.stopTyping()
+	chunks := renderChunks(md, r.limit)
+	if len(chunks) == 0 {
+		chunks = plainChunks(md, r.limit)
+	}
+	if len(chunks) == 0 {
+		return nil
+	}
+	return r.note(ctx, chunks[0])
+}
+
+// note sends c as the reply's first message at best (see chatLimits.notice).
+func (r *reply) note(ctx context.Context, c rendered) error {
+	if err := r.b.limits.notice(ctx, r.chatID, r.group); err != nil {
+		return err
+	}
+	m, err := r.send(ctx, c, true)
+	if err != nil {
+		return r.b.red.err(err)
+	}
+	r.msgs = append(r.msgs, m)
+	return nil
 }

@@ -194,7 +194,7 @@ func New(ctx context.Context, opt Options, h Handler, cursors cursorStore) (*Bot
 		allowedUsers: set(opt.AllowedUserIDs),
 		allowedChats: set(opt.AllowedChatIDs),
 		denials:      newThrottle(time.Minute),
-		limits:       newChatLimits(opt.GroupEditEvery),
+		limits:       newChatLimits(opt.EditEvery, opt.GroupEditEvery),
 		order:        newChatOrder(),
 		presses:      newChatLocks(),
 	}

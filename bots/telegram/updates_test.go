@@ -69,9 +69,9 @@ func TestPollGateHoldsTheNextPollUntilTheBatchIsHandled(t *testing.T) {
 // A group's budget lets at most 20 calls through in any minute at the default
 // pacing, however many replies share it.
 func TestGroupBudget(t *testing.T) {
-	c := newChatLimits(3 * time.Second)
+	c := newChatLimits(time.Second, 3*time.Second)
 	now := time.Now()
-	l := c.limiter(-100)
+	l := c.limiter(-100, true)
 	n := 0
 	for at := now; at.Before(now.Add(time.Minute)); at = at.Add(100 * time.Millisecond) {
 		if l.AllowN(at, 1) {

@@ -142,7 +142,7 @@ func (c *Config) setDefaults() {
 	}
 	o.MaxContextTokens = orInt(o.MaxContextTokens, 16000)
 	o.MaxReplyTokens = orInt(o.MaxReplyTokens, 1024)
-	o.MaxConcurrentRequests = orInt(o.MaxConcurrentRequests, 16)
+	o.MaxConcurrentRequests = orInt(o.MaxConcurrentRequests, 256)
 	if o.MaxRetries == nil {
 		three := 3
 		o.MaxRetries = &three

@@ -59,6 +59,25 @@ func newMetrics() *metrics {
 	return m
 }
 
+// concurrency is what modelLimit reads: the engine's adaptive limit.
+type concurrency interface {
+	ModelConcurrency() (limit, inFlight int)
+}
+
+// watchModelLimit serves the engine's adaptive limit on concurrent model calls
+// and the calls in flight as gauges.
+func (m *metrics) watchModelLimit(e concurrency) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chatbot_model_concurrency_limit",
+			Help: "The adaptive limit on model calls at once (at most openai.max_concurrent_requests).",
+		}, func() float64 { limit, _ := e.ModelConcurrency(); return float64(limit) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chatbot_model_calls_in_flight", Help: "Model calls running now.",
+		}, func() float64 { _, n := e.ModelConcurrency(); return float64(n) }),
+	)
+}
+
 // TurnDone records a finished turn.
 func (m *metrics) TurnDone(st conversation.TurnStats) {
 	m.turns.WithLabelValues(string(st.Outcome)).Inc()

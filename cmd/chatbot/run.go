@@ -188,6 +188,7 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	met.watchStore(c.db)
+	met.watchModelLimit(c.engine)
 	ready := &readiness{store: c.db}
 	ready.storeOpen.Store(true)
 	d := deps{cfg: cfg, engine: c.engine, db: c.db, log: log, metrics: met}

@@ -79,7 +79,8 @@ func TestServeTelegramWithHealthAndMetrics(t *testing.T) {
 		_, body := httpGet("http://" + ops + "/metrics")
 		return strings.Contains(body, `chatbot_turns_total{outcome="ok"} 1`) &&
 			strings.Contains(body, `chatbot_platform_calls_total{method="sendMessage",platform="telegram",status="200"}`) &&
-			strings.Contains(body, `method="getUpdates"`)
+			strings.Contains(body, `method="getUpdates"`) &&
+			strings.Contains(body, "chatbot_model_concurrency_limit 64") // the adaptive limit's start
 	})
 	if _, body := httpGet("http://" + ops + "/metrics"); strings.Contains(body, tg.Token) {
 		t.Error("/metrics shows the bot token")

@@ -134,6 +134,7 @@ type Server struct {
 	mu         sync.Mutex
 	users      map[string]string // id → name
 	channels   map[string][]*Message
+	deleted    int // messages the bot deleted (chat.delete)
 	ephemerals []Ephemeral
 	statuses   []Status
 	calls      map[string]int
@@ -291,6 +292,13 @@ func (s *Server) BotMessages(channel, threadTS string) []Message {
 		}
 	}
 	return out
+}
+
+// Deleted counts the messages the bot deleted with chat.delete.
+func (s *Server) Deleted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deleted
 }
 
 // Ephemerals returns the ephemeral messages shown to user in channel.

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -135,6 +136,7 @@ func (s *Server) handlers() map[string]func(url.Values) response {
 		"apps.connections.open":       s.connectionsOpen,
 		"chat.postMessage":            s.postMessage,
 		"chat.update":                 s.update,
+		"chat.delete":                 s.deleteMessage,
 		"chat.postEphemeral":          s.postEphemeral,
 		"chat.startStream":            s.startStream,
 		"chat.appendStream":           s.appendStream,
@@ -282,6 +284,29 @@ func (s *Server) update(p url.Values) response {
 	s.echo(now, prev)
 	return ok(map[string]any{"channel": channel, "ts": ts, "text": text,
 		"message": messageJSON(&now)})
+}
+
+// deleteMessage is chat.delete: a bot deletes its own messages.
+func (s *Server) deleteMessage(p url.Values) response {
+	channel, ts := p.Get("channel"), p.Get("ts")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msgs, known := s.channels[channel]
+	if !known {
+		return fail("channel_not_found")
+	}
+	for i, m := range msgs {
+		if m.TS != ts {
+			continue
+		}
+		if m.BotID != s.opt.BotID {
+			return fail("cant_delete_message")
+		}
+		s.channels[channel] = slices.Delete(msgs, i, i+1)
+		s.deleted++
+		return ok(map[string]any{"channel": channel, "ts": ts})
+	}
+	return fail("message_not_found")
 }
 
 // takeUpdate counts a chat.update against the workspace's window, or returns

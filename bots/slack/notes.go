@@ -1,0 +1,114 @@
+package slack
+
+import (
+	"context"
+	"errors"
+
+	slackgo "github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+
+	"github.com/chatbot-dev/chatbot/conversation"
+)
+
+var _ conversation.Noticer = (*reply)(nil)
+
+// Best-effort notes (refusals, busy notices) go out at most noteRate a second
+// over all the adapter's conversations, after a burst of noteBurst; beyond that
+// they are dropped. A flood of messages from people the bot refuses, or from one
+// person while their thread is busy, then costs the replies next to nothing.
+const (
+	noteRate  = 2
+	noteBurst = 5
+)
+
+// newNoteLimiter returns the cap on best-effort notes.
+func newNoteLimiter() *rate.Limiter { return rate.NewLimiter(noteRate, noteBurst) }
+
+var errNoteDropped = errors.New("no room for a note now: dropped")
+
+// noteRoom takes a note's share of the cap if there is room now, and reports
+// why not otherwise: the cap is spent, or Slack asked the workspace to wait.
+func noteRoom(b *budget, notes *rate.Limiter) error {
+	if d := b.paused(); d > 0 {
+		return &conversation.RetryAfterError{After: d, Err: errNoteDropped}
+	}
+	r := notes.Reserve()
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		return &conversation.RetryAfterError{After: d, Err: errNoteDropped}
+	}
+	return nil
+}
+
+// note sends a refusal at best: one attempt when the cap has room, no retry.
+func (a *Adapter) note(ctx context.Context, team string, rep conversation.Reply, text string) {
+	if team == "" {
+		team = a.team
+	}
+	err := noteRoom(a.budgets.of(team), a.notes)
+	if err == nil {
+		err = rep.Finish(ctx, text)
+	}
+	if err != nil {
+		a.log.Debug("slack: note not sent", "err", err)
+	}
+}
+
+// Notice writes the engine's busy notice at best: it replaces the placeholder if
+// the workspace's edit budget has room for it now, else is posted as a message of
+// its own if the notes' cap has room; one attempt, no retry. When it is dropped,
+// the placeholder is left for abandon to remove.
+func (r *reply) Notice(ctx context.Context, text string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	text = toMrkdwn(text)
+	if len(r.msgs) == 1 && r.msgs[0].shown == thinkingText {
+		d, err := r.budget.tryTake(ctx, 0)
+		if err != nil {
+			return err
+		}
+		if d > 0 {
+			return &conversation.RetryAfterError{After: d, Err: errNoteDropped}
+		}
+		if _, _, _, err := r.api.UpdateMessageContext(ctx, r.channel, r.msgs[0].ts, slackgo.MsgOptionText(text, false)); err != nil {
+			return r.noteError(err)
+		}
+		r.msgs[0].shown = text
+		return nil
+	}
+	if err := noteRoom(r.budget, r.notes); err != nil {
+		return err
+	}
+	ts, err := r.post(ctx, text, nil)
+	if err != nil {
+		return r.noteError(err)
+	}
+	r.msgs = append(r.msgs, posted{ts: ts, shown: text})
+	return nil
+}
+
+// noteError turns a ratelimited answer to a note into a RetryAfterError (the
+// note is dropped) and pauses the workspace's budget.
+func (r *reply) noteError(err error) error {
+	if d, ok := rateLimited(err); ok {
+		r.budget.pause(d)
+		return &conversation.RetryAfterError{After: d, Err: err}
+	}
+	return err
+}
+
+// abandon removes the placeholder of a reply the engine wrote nothing into (a
+// message to a busy thread beyond the one busy notice, a notice dropped, a turn
+// cut before any text): one attempt, chat.delete, outside the edit budget.
+func (r *reply) abandon(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.msgs) != 1 || r.msgs[0].shown != thinkingText {
+		return
+	}
+	if _, _, err := r.api.DeleteMessageContext(ctx, r.channel, r.msgs[0].ts); err != nil {
+		r.log.Debug("slack: delete placeholder", "channel", r.channel, "err", err)
+		return
+	}
+	r.msgs = nil
+}
