@@ -325,8 +325,13 @@ func TestPlatformFaultsEndToEnd(t *testing.T) {
 			tt.fault(h.tg, streamed)
 			h.ai.Enqueue(openaitest.Reply{Tokens: openaitest.Tokenize(streamed), TokenDelay: delay})
 			h.say(alice, telegramtest.Chat{}, "hello")
-			// The turn is stored once its final text was delivered (or given up).
+			// The turn is stored just before its final text goes out; the final
+			// text follows once the platform takes it.
 			h.waitFor("the end of the turn", func() bool { return storedTurns(h) > 0 })
+			h.waitFor("the final text", func() bool {
+				msgs := live(h.tg.BotMessages(alice.ID))
+				return len(msgs) > 0 && msgs[len(msgs)-1].Last().Text == streamed
+			})
 			msgs := live(h.tg.BotMessages(alice.ID))
 			if len(msgs) != 1 || msgs[0].Last().Text != streamed {
 				var texts []string
