@@ -2,8 +2,12 @@
 // a loopback server with the Web API methods the bot calls (auth.test,
 // apps.connections.open, chat.postMessage, chat.update, chat.postEphemeral,
 // chat.startStream/appendStream/stopStream, assistant.threads.setStatus,
-// users.info) in Slack's response shapes, Block Kit validation (sections, actions
-// blocks, buttons) with chat.update's rules for blocks, a per-workspace
+// users.info, chat.delete, files.info, files.getUploadURLExternal and
+// files.completeUploadExternal) in Slack's response shapes, files shared by
+// users served at their url_private_download on the fake's own host (the bot
+// token required: without it, a redirect to an HTML sign-in page, as Slack
+// does), the upload URLs of the external upload flow, Block Kit validation
+// (sections, actions blocks, buttons) with chat.update's rules for blocks, a per-workspace
 // chat.update rate limit answered with HTTP 429 + Retry-After, and event delivery
 // over Socket Mode (a WebSocket with hello, events_api and slash_commands
 // envelopes that must be acknowledged within the ack timeout or are redelivered
@@ -12,8 +16,9 @@
 // X-Slack-Retry-Num on retries; button presses as signed forms with a payload
 // field).
 //
-// Tests post user messages, mentions and slash commands, press buttons, and read
-// each thread's messages with the full history of their texts and their blocks.
+// Tests post user messages, mentions, messages with files and slash commands,
+// press buttons, and read each thread's messages with the full history of their
+// texts and their blocks, the files the app uploaded, and how the app downloaded.
 package slackfake
 
 import (
@@ -59,6 +64,16 @@ type Options struct {
 	// NoEcho turns off the message and message_changed events Slack sends for the
 	// bot's own posts and edits.
 	NoEcho bool
+
+	// NoFilesRead plays an app without the files:read scope: downloads of
+	// url_private_download land on the sign-in page even with the bot token.
+	NoFilesRead bool
+	// SignInWithoutRedirect answers a download without access with the sign-in
+	// page itself (HTTP 200, HTML) instead of a redirect to it.
+	SignInWithoutRedirect bool
+	// DownloadDelay holds each file download this long before its bytes, so that
+	// concurrent downloads overlap (MaxConcurrentDownloads).
+	DownloadDelay time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -107,6 +122,8 @@ type Message struct {
 	At        []time.Time
 	Streaming bool // a native stream not stopped yet
 	Streamed  bool // posted with chat.startStream
+	// Files are the ids of the files the message shares (the app's uploads).
+	Files []string
 }
 
 // Ephemeral is a chat.postEphemeral message.
@@ -153,6 +170,14 @@ type Server struct {
 	closeOnce  sync.Once
 	deliveries []*delivery
 	fault      func(method string, args url.Values) *Fault
+
+	files         map[string]*storedFile    // id → file
+	pending       map[string]*pendingUpload // upload URL key → upload
+	uploads       []Upload
+	downloads     map[string]int // file id → downloads served
+	failDownloads map[string]int // file id → downloads still to fail
+	inflight      int            // downloads being served
+	maxInflight   int
 }
 
 // NewServer starts a fake Slack on loopback.
@@ -166,10 +191,18 @@ func NewServer(opt Options) *Server {
 		events:   map[string]*delivery{},
 		tickets:  map[string]bool{},
 		done:     make(chan struct{}),
+
+		files:         map[string]*storedFile{},
+		pending:       map[string]*pendingUpload{},
+		downloads:     map[string]int{},
+		failDownloads: map[string]int{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
 	mux.HandleFunc("GET /link/", s.serveSocket)
+	mux.HandleFunc("GET /files-pri/", s.serveFile)
+	mux.HandleFunc("GET "+signInPath, s.serveSignIn)
+	mux.HandleFunc("POST /upload/v1/{key}", s.serveUpload)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -263,6 +296,7 @@ func (s *Server) message(channel, ts string) *Message {
 func copyMessage(m *Message) Message {
 	c := *m
 	c.History = slices.Clone(m.History)
+	c.Files = slices.Clone(m.Files)
 	c.At = slices.Clone(m.At)
 	return c
 }

@@ -132,17 +132,20 @@ func (s *Server) checkToken(method, token string) string {
 
 func (s *Server) handlers() map[string]func(url.Values) response {
 	return map[string]func(url.Values) response{
-		"auth.test":                   s.authTest,
-		"apps.connections.open":       s.connectionsOpen,
-		"chat.postMessage":            s.postMessage,
-		"chat.update":                 s.update,
-		"chat.delete":                 s.deleteMessage,
-		"chat.postEphemeral":          s.postEphemeral,
-		"chat.startStream":            s.startStream,
-		"chat.appendStream":           s.appendStream,
-		"chat.stopStream":             s.stopStream,
-		"assistant.threads.setStatus": s.setStatus,
-		"users.info":                  s.usersInfo,
+		"auth.test":                    s.authTest,
+		"apps.connections.open":        s.connectionsOpen,
+		"chat.postMessage":             s.postMessage,
+		"chat.update":                  s.update,
+		"chat.postEphemeral":           s.postEphemeral,
+		"chat.startStream":             s.startStream,
+		"chat.appendStream":            s.appendStream,
+		"chat.stopStream":              s.stopStream,
+		"assistant.threads.setStatus":  s.setStatus,
+		"users.info":                   s.usersInfo,
+		"chat.delete":                  s.deleteMessage,
+		"files.info":                   s.filesInfo,
+		"files.getUploadURLExternal":   s.getUploadURLExternal,
+		"files.completeUploadExternal": s.completeUploadExternal,
 	}
 }
 
