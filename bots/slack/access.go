@@ -59,6 +59,7 @@ func (a *Adapter) helpText(ctx context.Context, chat conversation.ChatID) string
 		"• To start over: `" + bot + " reset` in a thread (or just `reset` or `!reset` in a DM or in my threads), " +
 		"or the `/reset` command in a DM.\n" +
 		settings + " In a DM or my threads, " + words + " without the mention too.\n" +
+		a.mediaHelp(base) +
 		"• `" + bot + " stop` stops the answer in progress; `" + bot + " help` shows this."
 }
 

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"io"
 	"net/url"
 	"time"
 
@@ -25,6 +26,21 @@ type slackAPI interface {
 }
 
 var _ slackAPI = (*slackgo.Client)(nil)
+
+// fileAPI lists the calls that move files' bytes: downloads of files people
+// share, and the external upload flow (files.getUploadURLExternal, the upload,
+// files.completeUploadExternal) of pictures the bot posts. They run on a client
+// of their own, whose HTTP client has no 30-second limit (each call has a
+// deadline of its own instead).
+type fileAPI interface {
+	GetFileContext(ctx context.Context, downloadURL string, w io.Writer) error
+	GetFileInfoContext(ctx context.Context, fileID string, count, page int) (*slackgo.File, []slackgo.Comment, *slackgo.Paging, error)
+	GetUploadURLExternalContext(ctx context.Context, params slackgo.GetUploadURLExternalParameters) (*slackgo.GetUploadURLExternalResponse, error)
+	UploadToURL(ctx context.Context, params slackgo.UploadToURLParameters) error
+	CompleteUploadExternalContext(ctx context.Context, params slackgo.CompleteUploadExternalParameters) (*slackgo.CompleteUploadExternalResponse, error)
+}
+
+var _ fileAPI = (*slackgo.Client)(nil)
 
 // rateLimited reports the wait Slack asked for when err is a ratelimited answer.
 func rateLimited(err error) (time.Duration, bool) {

@@ -23,6 +23,7 @@ type incoming struct {
 	threadTS string
 	dm       bool // in a direct message with the bot
 	mention  bool // the bot is mentioned
+	files    []slackgo.File
 }
 
 // onEventsAPI handles one Events API event, from either mode.
@@ -44,7 +45,7 @@ func (a *Adapter) onEventsAPI(ctx context.Context, ev slackevents.EventsAPIEvent
 			return
 		}
 		in.channel, in.user, in.text, in.ts, in.threadTS = e.Channel, e.User, e.Text, e.TimeStamp, e.ThreadTimeStamp
-		in.dm, in.mention = strings.HasPrefix(e.Channel, "D"), true
+		in.dm, in.mention, in.files = strings.HasPrefix(e.Channel, "D"), true, e.Files
 	case *slackevents.MessageEvent:
 		if !a.fromPerson(e) {
 			a.trace("skipped", in.eventID)
@@ -52,6 +53,9 @@ func (a *Adapter) onEventsAPI(ctx context.Context, ev slackevents.EventsAPIEvent
 		}
 		in.channel, in.user, in.text, in.ts, in.threadTS = e.Channel, e.User, e.Text, e.TimeStamp, e.ThreadTimeStamp
 		in.dm, in.mention = e.ChannelType == slackevents.ChannelTypeIM, a.mentions(e.Text)
+		if e.Message != nil {
+			in.files = e.Message.Files
+		}
 	default:
 		return
 	}
@@ -59,9 +63,10 @@ func (a *Adapter) onEventsAPI(ctx context.Context, ev slackevents.EventsAPIEvent
 }
 
 // fromPerson reports whether a message event is a new message by a person: not
-// the bot's own, not another bot's, not an edit, a join or any other subtype.
+// the bot's own, not another bot's, not an edit, a join or any other subtype
+// than a message with files (file_share) or one sent also to the channel.
 func (a *Adapter) fromPerson(e *slackevents.MessageEvent) bool {
-	if e.SubType != "" && e.SubType != "thread_broadcast" {
+	if e.SubType != "" && e.SubType != "thread_broadcast" && e.SubType != "file_share" {
 		return false
 	}
 	return e.BotID == "" && e.User != "" && e.User != a.botUser
@@ -163,6 +168,7 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 		Chat:        chatID(in.team, in.channel, replyThread),
 		UserID:      "slack:" + in.user,
 		Text:        text,
+		Private:     in.dm,
 		Reply:       rep,
 		UpdateEvery: a.cfg.UpdateEvery,
 	}
@@ -173,6 +179,15 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 		rep.start(ctx)
 		defer rep.abandon(ctx)
 	}
+	if len(in.files) > 0 && cmd == "" {
+		files, release, note := a.takeFiles(ctx, in.files)
+		if note != "" {
+			a.note(ctx, in.team, rep, note) // at best, as refusals are (a flood of files costs little)
+			return
+		}
+		defer release() // the engine is done with the files once Handle returns
+		req.Files = files
+	}
 	if err := a.engine.Handle(ctx, req); err != nil && !errors.Is(err, conversation.ErrClosed) {
 		a.log.Warn("slack: handle message", "chat", string(req.Chat), "err", err)
 	}
@@ -181,7 +196,7 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 // newReply returns the reply for a message, posted in thread ("" = top level).
 func (a *Adapter) newReply(in incoming, thread string) *reply {
 	return &reply{
-		api: a.api, budget: a.budgets.of(in.team), notes: a.notes, log: a.log,
+		api: a.api, files: a.files, budget: a.budgets.of(in.team), notes: a.notes, log: a.log,
 		channel: in.channel, thread: thread, team: in.team, user: in.user, dm: in.dm,
 		limit:  a.cfg.MaxMessageChars,
 		native: a.cfg.NativeStreaming && thread != "",
@@ -199,12 +214,15 @@ func chatID(team, channel, thread string) conversation.ChatID {
 }
 
 // command strips the bot's mention and maps Slack's forms of the commands
-// ("@bot reset", "reset" or "!reset" in a DM or a bot thread, "@bot model NAME")
-// onto the engine's ("/reset", "/model NAME"). It returns the text for the
-// engine and the command, if any.
+// ("@bot reset", "reset" or "!reset" in a DM or a bot thread, "@bot model NAME",
+// "@bot image PROMPT") onto the engine's ("/reset", "/model NAME", "/image
+// PROMPT"). It returns the text for the engine and the command, if any.
 func (a *Adapter) command(in incoming) (string, string) {
 	text := strings.TrimSpace(unescape(a.stripMention(in.text)))
-	if text == "" { // a bare mention, or a message with no text (only a file or an attachment)
+	if text == "" && len(in.files) > 0 { // files without a word: the engine asks the model about them
+		return "", ""
+	}
+	if text == "" { // a bare mention, or a message with no text and no file (an attachment)
 		return "/" + conversation.CommandHelp, conversation.CommandHelp
 	}
 	lower := strings.ToLower(text)
@@ -217,7 +235,28 @@ func (a *Adapter) command(in incoming) (string, string) {
 	if cmd, ok := settingsCommand(text, in.mention); ok {
 		return cmd, strings.TrimPrefix(strings.Fields(cmd)[0], "/")
 	}
+	if cmd, ok := imageCommand(text, len(in.files) > 0); ok {
+		return cmd, conversation.CommandImage
+	}
 	return text, ""
+}
+
+// imageCommand maps "image PROMPT" (with "!" or "/" in front, or none) onto the
+// engine's "/image PROMPT". The message reaches here only when it is for the
+// bot (a mention, a DM, a thread the bot follows), so the word alone is enough;
+// but a file's caption that starts with "image" is a question about the file.
+func imageCommand(text string, files bool) (string, bool) {
+	first := strings.Fields(text)[0]
+	word := strings.ToLower(first)
+	prefixed := strings.HasPrefix(word, "!") || strings.HasPrefix(word, "/")
+	if prefixed {
+		word = word[1:]
+	}
+	if word != conversation.CommandImage || (files && !prefixed) {
+		return "", false
+	}
+	prompt := strings.TrimSpace(strings.TrimPrefix(text, first))
+	return strings.TrimSpace("/" + conversation.CommandImage + " " + prompt), true
 }
 
 // settingsCommand maps "model", "model NAME", "persona", "persona NAME" and
@@ -321,7 +360,7 @@ func (a *Adapter) onSlash(ctx context.Context, cmd slackgo.SlashCommand) {
 		a.finish(ctx, eph, a.channelResetNote())
 	default:
 		req := conversation.Request{Chat: chatID(team, cmd.ChannelID, ""), UserID: "slack:" + cmd.UserID,
-			Text: "/" + name, Reply: eph, UpdateEvery: a.cfg.UpdateEvery}
+			Text: "/" + name, Private: true, Reply: eph, UpdateEvery: a.cfg.UpdateEvery}
 		if err := a.engine.Handle(ctx, req); err != nil && !errors.Is(err, conversation.ErrClosed) {
 			a.log.Warn("slack: handle command", "chat", string(req.Chat), "err", err)
 		}

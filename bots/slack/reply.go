@@ -44,6 +44,7 @@ var (
 // streamed. The engine's pacer calls it from one goroutine at a time.
 type reply struct {
 	api     slackAPI
+	files   fileAPI // picture uploads
 	budget  *budget
 	notes   *rate.Limiter // the cap on best-effort notes (Notice)
 	log     *slog.Logger
@@ -59,6 +60,11 @@ type reply struct {
 	msgs    []posted              // the reply's messages, in order
 	stream  *stream               // the native stream, once started
 	choices []conversation.Choice // buttons under the final text (FinishChoices)
+	status  bool                  // the assistant thread status is set
+	// drawing is closed once the "drawing" state (Drawing) is shown; done is
+	// set by the final text, after which that state is not shown any more.
+	drawing chan struct{}
+	done    bool
 }
 
 // posted is one message of a reply.
@@ -80,25 +86,33 @@ type stream struct {
 func (r *reply) start(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.showState(ctx, thinkingStatus, thinkingText)
+}
+
+// showState shows the assistant thread status where Slack allows it, else the
+// placeholder message. The caller holds r.mu.
+func (r *reply) showState(ctx context.Context, status, placeholder string) {
 	if r.thread != "" && (r.dm || r.native) {
 		err := r.api.SetAssistantThreadsStatusContext(ctx, slackgo.AssistantThreadsSetStatusParameters{
-			ChannelID: r.channel, ThreadTS: r.thread, Status: thinkingStatus})
+			ChannelID: r.channel, ThreadTS: r.thread, Status: status})
 		if err == nil {
+			r.status = true
 			return
 		}
 		r.log.Debug("slack: thread status not available, posting a placeholder", "err", err)
 	}
 	r.native = false // a placeholder cannot become a stream
-	ts, err := r.post(ctx, thinkingText, nil)
+	ts, err := r.post(ctx, placeholder, nil)
 	if err != nil {
 		r.log.Warn("slack: post placeholder", "channel", r.channel, "err", err)
 		return
 	}
-	r.msgs = []posted{{ts: ts, shown: thinkingText}}
+	r.msgs = []posted{{ts: ts, shown: placeholder}}
 }
 
 // Update shows the reply so far.
 func (r *reply) Update(ctx context.Context, text string) error {
+	r.awaitDrawing(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.native {
@@ -120,8 +134,15 @@ func (r *reply) Update(ctx context.Context, text string) error {
 
 // Finish writes the final text, waiting as long as Slack asks (within ctx).
 func (r *reply) Finish(ctx context.Context, text string) error {
+	r.awaitDrawing(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.done = true
+	return r.finish(ctx, text)
+}
+
+// finish writes the final text; the caller holds r.mu.
+func (r *reply) finish(ctx context.Context, text string) error {
 	if r.native {
 		err := r.streamFinal(ctx, text)
 		if err == nil || ctx.Err() != nil {
@@ -244,7 +265,7 @@ func (r *reply) post(ctx context.Context, text string, blocks []slackgo.Block) (
 // updates are skipped when it has no room.
 func (r *reply) edit(ctx context.Context, i int, text string, final bool, blocks []slackgo.Block) error {
 	patience := time.Duration(0)
-	if r.msgs[i].shown == thinkingText {
+	if r.msgs[i].shown == thinkingText || r.msgs[i].shown == drawingText {
 		patience = firstTextPatience
 	}
 	if err := r.spend(ctx, final, patience); err != nil {

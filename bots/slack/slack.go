@@ -12,6 +12,12 @@
 // share, Markdown rendered as mrkdwn, long replies continued in new messages of
 // the thread. Optionally it streams natively (chat.startStream/appendStream/
 // stopStream), falling back to editing in place.
+//
+// Files shared with a message (images, PDFs, text files, audio clips) are
+// checked against the size limit by the size Slack reports, downloaded from
+// url_private_download with the bot token into a bounded buffer, a few messages
+// at a time, and handed to the engine; "@bot image PROMPT" posts the engine's
+// picture into the thread with Slack's external upload flow.
 package slack
 
 import (
@@ -82,6 +88,18 @@ type Config struct {
 	// continues in a new one. Default 3500.
 	MaxMessageChars int
 
+	// MaxFileBytes is the largest file the bot downloads (limits.max_file_bytes);
+	// a larger one is refused by its size in the event, before any download.
+	// Default 20 MB.
+	MaxFileBytes int
+	// MaxDownloads is how many messages with files the process takes in at once:
+	// a message holds its slot from the first download until the engine has
+	// answered it, so that many large files at once cannot exhaust memory.
+	// Default 4.
+	MaxDownloads int
+	// DownloadTimeout bounds one download or upload call. Default 2 minutes.
+	DownloadTimeout time.Duration
+
 	HTTPClient *http.Client // default one with a 30 s timeout
 	Logger     *slog.Logger // default slog.Default()
 }
@@ -107,6 +125,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMessageChars <= 0 {
 		c.MaxMessageChars = DefaultMaxMessageChars
+	}
+	if c.MaxFileBytes <= 0 {
+		c.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if c.MaxDownloads <= 0 {
+		c.MaxDownloads = DefaultMaxDownloads
+	}
+	if c.DownloadTimeout <= 0 {
+		c.DownloadTimeout = DefaultDownloadTimeout
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
@@ -140,9 +167,11 @@ type Adapter struct {
 	log     *slog.Logger
 	client  *slackgo.Client // for Socket Mode
 	api     slackAPI
-	botUser string // the bot's user id, e.g. U0BOT
-	botName string // the bot's user name, for help texts
-	team    string // the workspace id, e.g. T0TEAM
+	files   fileAPI       // downloads and uploads
+	slots   chan struct{} // messages with files being taken in (Config.MaxDownloads)
+	botUser string        // the bot's user id, e.g. U0BOT
+	botName string        // the bot's user name, for help texts
+	team    string        // the workspace id, e.g. T0TEAM
 	users   *userNames
 	budgets *budgets
 	notes   *rate.Limiter // the cap on best-effort notes
@@ -170,9 +199,16 @@ func New(ctx context.Context, cfg Config, engine Engine, st stateStore) (*Adapte
 		slackgo.OptionAppLevelToken(cfg.AppToken),
 		slackgo.OptionAPIURL(cfg.APIURL),
 		slackgo.OptionHTTPClient(cfg.HTTPClient))
+	// Files move on a client without the HTTP client's overall time limit: a
+	// 20 MB download may take longer than an API call; each call has
+	// DownloadTimeout instead.
+	filesHTTP := *cfg.HTTPClient
+	filesHTTP.Timeout = 0
+	files := slackgo.New(cfg.BotToken, slackgo.OptionAPIURL(cfg.APIURL), slackgo.OptionHTTPClient(&filesHTTP))
 	a := &Adapter{
 		cfg: cfg, engine: engine, store: st, log: cfg.Logger,
-		client: client, api: client,
+		client: client, api: client, files: files,
+		slots: make(chan struct{}, cfg.MaxDownloads),
 		trace: func(string, string) {},
 	}
 	if err := a.authenticate(ctx); err != nil {
