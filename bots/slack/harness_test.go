@@ -119,8 +119,18 @@ func (h *harness) start() {
 	}
 	ec := h.engineCfg
 	ec.Logger, ec.Settings = h.cfg.Logger, db
+	model := openai.New(mo)
+	if ec.Transcriber == nil {
+		ec.Transcriber = model
+	}
+	if ec.Images == nil {
+		ec.Images = model
+	}
+	if ec.Usage == nil && ec.DailyImagesPerUser > 0 {
+		ec.Usage = db
+	}
 	h.db = db
-	h.engine = conversation.New(ec, db, openai.New(mo), tokens)
+	h.engine = conversation.New(ec, db, model, tokens)
 	cfg := h.cfg
 	if cfg.Mode == ModeEvents {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
