@@ -45,7 +45,7 @@ func TestManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"app_mentions:read", "chat:write", "im:history", "im:read", "im:write",
-		"channels:history", "groups:history", "users:read", "commands"} {
+		"channels:history", "groups:history", "users:read", "commands", "files:read", "files:write"} {
 		if !slices.Contains(m.OAuth.Scopes.Bot, s) {
 			t.Errorf("scope %s missing", s)
 		}

@@ -29,6 +29,7 @@ func newSlack(ctx context.Context, d deps) (platform, error) {
 		AllowedChannelIDs:            s.AllowedChannelIDs,
 		ReplyInThreadsWithoutMention: threads,
 		NativeStreaming:              s.NativeStreaming,
+		MaxFileBytes:                 d.cfg.Limits.MaxFileBytes,
 		HTTPClient:                   d.metrics.client("slack", 30*time.Second),
 		Logger:                       d.log,
 	}, d.engine, d.db)
