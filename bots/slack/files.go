@@ -121,8 +121,9 @@ func (a *Adapter) slot(ctx context.Context) (func(), bool) {
 }
 
 // fetch downloads a file: its details from files.info first when the event left
-// them out (shared channels send only the id), then its bytes, trying a failed
-// download once more. It returns the file as it knows it now.
+// them out (shared channels send only the id), then its bytes, trying a download
+// that failed in a way that may pass (5xx, a broken connection, a timeout,
+// ratelimited) once more. It returns the file as it knows it now.
 func (a *Adapter) fetch(ctx context.Context, f slackgo.File) ([]byte, slackgo.File, error) {
 	if f.URLPrivateDownload == "" && f.ID != "" {
 		info, err := a.fileInfo(ctx, f.ID)
@@ -139,14 +140,14 @@ func (a *Adapter) fetch(ctx context.Context, f slackgo.File) ([]byte, slackgo.Fi
 	}
 	for attempt := 1; ; attempt++ {
 		data, err := a.download(ctx, f)
-		if err == nil || errors.Is(err, errTooLarge) || errors.Is(err, errSignIn) ||
-			attempt >= downloadAttempts || ctx.Err() != nil {
-			return data, f, err
+		limit, limited := rateLimited(err)
+		if err == nil || !(limited || transient(err)) || attempt >= downloadAttempts || ctx.Err() != nil {
+			return data, f, err // done, or a failure that another attempt would not mend
 		}
 		a.log.Info("slack: download failed, trying again", "file", f.ID, "err", err)
 		wait := transientWait
-		if d, ok := rateLimited(err); ok {
-			wait = min(d, maxRetryWait)
+		if limited {
+			wait = min(limit, maxRetryWait)
 		}
 		if sleep(ctx, wait) != nil {
 			return nil, f, err
