@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,8 +16,8 @@ var errLostLeadership = errors.New("leadership lost: the replica's lease could n
 // It campaigns until it is elected, then calls fn with a context that ends
 // when ctx ends or when leadership is lost: when this replica could not renew
 // its lease within the trust window (a little less than LeaseTTL, so that it
-// stops before any other replica can be elected), or its leadership row was
-// taken from it. After a loss it campaigns again.
+// stops before any other replica can be elected), or found its lease's row
+// deleted. After a loss it campaigns again.
 //
 // A leader that dies keeps leadership until its lease expires: another
 // replica is elected at most LeaseTTL + PollEvery later (by default 11 s). A
@@ -98,7 +97,7 @@ func (s *Store) leadWhile(ctx context.Context, sess *session, name, token string
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		s.watchLeadership(leadCtx, cancel, sess, name, token)
+		s.watchLeadership(leadCtx, cancel, sess)
 	}()
 	err = fn(leadCtx)
 	lost = errors.Is(context.Cause(leadCtx), errLostLeadership)
@@ -111,29 +110,26 @@ func (s *Store) leadWhile(ctx context.Context, sess *session, name, token string
 }
 
 // watchLeadership ends the leader's context with errLostLeadership when the
-// lease is lost or stops being trusted, or when the leadership row no longer
-// names this holder.
-func (s *Store) watchLeadership(ctx context.Context, cancel context.CancelCauseFunc, sess *session, name, token string) {
-	tick := time.NewTicker(max(s.opt.RenewEvery/2, time.Millisecond))
-	defer tick.Stop()
+// lease is lost, or at the end of its trust window if it was not renewed by
+// then. It needs no database: a replica that cannot reach it stops leading in
+// time all the same.
+func (s *Store) watchLeadership(ctx context.Context, cancel context.CancelCauseFunc, sess *session) {
 	for {
+		until, ok := s.lease.trustedUntil(sess)
+		if !ok {
+			cancel(errLostLeadership)
+			return
+		}
+		timer := time.NewTimer(time.Until(until))
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
 		case <-sess.lost:
+			timer.Stop()
 			cancel(errLostLeadership)
 			return
-		case <-tick.C:
-		}
-		if !s.lease.trusted(sess) {
-			cancel(errLostLeadership)
-			return
-		}
-		var held bool
-		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM leaders WHERE name = $1 AND token = $2)`, name, token).Scan(&held)
-		if err == nil && !held {
-			cancel(fmt.Errorf("%w (its row names another holder)", errLostLeadership))
-			return
+		case <-timer.C:
 		}
 	}
 }

@@ -217,11 +217,12 @@ func (l *lease) current() *session {
 	return l.sess
 }
 
-// trusted reports whether sess is the lease and still within its trust window.
-func (l *lease) trusted(sess *session) bool {
+// trustedUntil returns the end of sess's trust window, and false when sess
+// is not the lease or that end has passed.
+func (l *lease) trustedUntil(sess *session) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.sess == sess && time.Now().Before(l.validUntil)
+	return l.validUntil, l.sess == sess && time.Now().Before(l.validUntil)
 }
 
 // session returns the lease, waiting for one while the replica has none.
