@@ -254,13 +254,13 @@ func (l *lease) allIDs() []string {
 // release gives the lease up (Close): Lead stops leading, and the row goes,
 // with the chat locks and leaderships it holds; every waiting replica is woken.
 func (l *lease) release() {
-	sess := l.current()
+	l.mu.Lock()
+	sess := l.sess
+	l.sess = nil
+	l.mu.Unlock()
 	if sess == nil {
 		return
 	}
-	l.mu.Lock()
-	l.sess = nil
-	l.mu.Unlock()
 	close(sess.lost)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

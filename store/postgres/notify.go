@@ -92,7 +92,7 @@ func (s *Store) listen() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-time.After(s.opt.PollEvery):
+		case <-time.After(min(max(s.opt.PollEvery, time.Second), 5*time.Second)):
 		}
 	}
 }

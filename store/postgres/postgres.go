@@ -181,6 +181,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	s.lease = newLease(s)
 	if err := s.lease.register(ctx); err != nil {
 		s.cancel()
+		s.lease.stop()
 		pool.Close()
 		return nil, fmt.Errorf("open store %s: take a lease: %w", desc, redactErr(err, rawURL))
 	}

@@ -457,3 +457,59 @@ func TestFirstSeenAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestLeadershipHandedOverByNotification has the follower poll once an hour:
+// it leads all the same when the leader stops, because the resignation
+// notifies it.
+func TestLeadershipHandedOverByNotification(t *testing.T) {
+	url := pg.Database(t)
+	a, b := openT(t, url, deaf(quiet())), openT(t, url, deaf(quiet()))
+	l := newLeaders()
+	aCtx, stopA := context.WithCancel(context.Background())
+	bCtx, stopB := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopB()
+	defer stopA()
+	wg.Go(func() { a.Lead(aCtx, "telegram", l.run("a")) })
+	l.waitFor(t, "a leads", func(now []string) bool { return slices.Equal(now, []string{"a"}) })
+	wg.Go(func() { b.Lead(bCtx, "telegram", l.run("b")) })
+	time.Sleep(100 * time.Millisecond) // b campaigns, and waits
+	stopA()
+	l.waitFor(t, "b leads after a stopped", func(now []string) bool { return slices.Equal(now, []string{"b"}) })
+}
+
+// TestListenerReconnects ends the replicas' listening sessions on the server:
+// they listen again, and a waiter that polls once an hour is still woken.
+func TestListenerReconnects(t *testing.T) {
+	url := pg.Database(t)
+	a, b := openT(t, url, deaf(quiet())), openT(t, url, deaf(quiet()))
+	ctx := context.Background()
+	listening := func() int {
+		return queryInt(t, url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'")
+	}
+	eventually(t, "both replicas listen", func() bool { return listening() == 2 })
+	if n := queryInt(t, url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'"); n != 2 {
+		t.Fatalf("ended %d listening sessions, want 2", n)
+	}
+	eventually(t, "both replicas listen again", func() bool { return listening() == 2 })
+	unlock, err := a.LockChat(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		u, err := b.LockChat(ctx, "c")
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // b asks, and waits
+	unlock()
+	if err := <-got; err != nil {
+		t.Fatalf("b waiting for the lock a gave back: %v", err)
+	}
+}
