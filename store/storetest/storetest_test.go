@@ -53,3 +53,49 @@ func TestPostgres(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkTurn measures what the store costs one turn of the engine on each
+// store: take the chat's lock, mark the reply pending, read the newest 50
+// messages, append the user's message and the reply, clear the mark, give
+// the lock back. (On PostgreSQL over loopback; a database over a network adds
+// its round trips: six per turn.)
+func BenchmarkTurn(b *testing.B) {
+	ctx := context.Background()
+	run := func(b *testing.B, db storetest.Store) {
+		for i := range 100 {
+			db.AppendTurn(ctx, "bench", storetest.Msg("bench", 2*i), storetest.Msg("bench", 2*i+1))
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			unlock, err := db.LockChat(ctx, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			db.MarkPending(ctx, "bench")
+			if _, err := db.Recent(ctx, "bench", 50); err != nil {
+				b.Fatal(err)
+			}
+			if err := db.AppendTurn(ctx, "bench", storetest.Msg("bench", 2*i), storetest.Msg("bench", 2*i+1)); err != nil {
+				b.Fatal(err)
+			}
+			db.ClearPending(ctx, "bench")
+			unlock()
+		}
+	}
+	b.Run("bolt", func(b *testing.B) {
+		db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		run(b, db)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		db, err := postgres.Open(ctx, pg.Database(b), postgres.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		run(b, db)
+	})
+}
