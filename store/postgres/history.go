@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/store"
 )
 
 // Recent returns at most max of the chat's newest messages, oldest first. It
@@ -24,7 +25,7 @@ func (s *Store) Recent(ctx context.Context, chat conversation.ChatID, max int) (
 	}
 	rows, err := s.pool.Query(ctx, `SELECT seq, body FROM messages WHERE chat = $1 ORDER BY seq DESC LIMIT $2`, string(chat), max)
 	if err != nil {
-		return nil, fmt.Errorf("read history of %s: %w", chat, err)
+		return nil, s.failure(ctx, store.OpReadHistory, false, fmt.Errorf("read history of %s: %w", chat, err), nil)
 	}
 	var msgs []conversation.Message
 	var seq int64
@@ -38,7 +39,7 @@ func (s *Store) Recent(ctx context.Context, chat conversation.ChatID, max int) (
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read history of %s: %w", chat, err)
+		return nil, s.failure(ctx, store.OpReadHistory, false, fmt.Errorf("read history of %s: %w", chat, err), nil)
 	}
 	slices.Reverse(msgs)
 	return msgs, nil
@@ -56,7 +57,7 @@ func (s *Store) AppendTurn(ctx context.Context, chat conversation.ChatID, msgs .
 	for i, m := range msgs {
 		b, err := json.Marshal(m)
 		if err != nil {
-			return fmt.Errorf("append turn: %w", err)
+			return s.failure(ctx, store.OpAppendTurn, true, fmt.Errorf("append turn: %w", err), nil)
 		}
 		bodies[i] = string(b)
 	}
@@ -75,10 +76,7 @@ func (s *Store) AppendTurn(ctx context.Context, chat conversation.ChatID, msgs .
 			string(chat), bl.sha, n, bl.ord, len(bl.data), bl.data)
 	}
 	b.Queue(pruneSQL, string(chat), s.opt.MaxMessagesPerChat, s.opt.MaxFileBytesPerChat)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("append turn: %w", err)
-	}
-	return nil
+	return s.write(ctx, store.OpAppendTurn, "append turn", s.pool.SendBatch(ctx, b).Close())
 }
 
 // pruneSQL deletes chat $1's messages beyond the cap $2 (0: none), then its
@@ -139,10 +137,7 @@ func (s *Store) Reset(ctx context.Context, chat conversation.ChatID) error {
 	for _, table := range []string{"messages", "blobs", "chats"} {
 		b.Queue("DELETE FROM "+table+" WHERE chat = $1", string(chat))
 	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("reset history: %w", err)
-	}
-	return nil
+	return s.write(ctx, store.OpReset, "reset history", s.pool.SendBatch(ctx, b).Close())
 }
 
 // Blob returns the bytes of an attachment kept for chat, or nil when it is not
@@ -157,7 +152,7 @@ func (s *Store) Blob(ctx context.Context, chat conversation.ChatID, sha string) 
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read attachment of %s: %w", chat, err)
+		return nil, s.failure(ctx, store.OpReadBlob, false, fmt.Errorf("read attachment of %s: %w", chat, err), nil)
 	}
 	return data, nil
 }

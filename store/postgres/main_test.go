@@ -118,6 +118,8 @@ type proxy struct {
 
 	mu     sync.Mutex
 	frozen chan struct{} // non-nil while frozen; closed to thaw
+	conns  []net.Conn
+	down   bool // refusing connections: the database is unreachable
 }
 
 func newProxy(t testing.TB, target string) *proxy {
@@ -139,12 +141,25 @@ func (p *proxy) serve() {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		down := p.down
+		if !down {
+			p.conns = append(p.conns, c)
+		}
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
 		go func() {
 			u, err := net.Dial("tcp", p.target)
 			if err != nil {
 				c.Close()
 				return
 			}
+			p.mu.Lock()
+			p.conns = append(p.conns, u)
+			p.mu.Unlock()
 			go p.pipe(u, c)
 			p.pipe(c, u)
 		}()
@@ -194,4 +209,22 @@ func (p *proxy) thaw() {
 		close(p.frozen)
 		p.frozen = nil
 	}
+}
+
+// cut closes every connection and refuses new ones until restore: the
+// database is unreachable.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/store"
 )
 
 // MarkPending notes that this replica is writing a reply in chat. The mark
@@ -18,14 +19,12 @@ func (s *Store) MarkPending(ctx context.Context, chat conversation.ChatID) error
 		return err
 	}
 	sess, err := s.lease.session(ctx)
-	if err == nil {
-		_, err = s.pool.Exec(ctx, `INSERT INTO pending (chat, owner) VALUES ($1, $2)
-			ON CONFLICT (chat, owner) DO UPDATE SET marked_at = now()`, string(chat), sess.id)
-	}
 	if err != nil {
 		return fmt.Errorf("pending replies: %w", err)
 	}
-	return nil
+	_, err = s.pool.Exec(ctx, `INSERT INTO pending (chat, owner) VALUES ($1, $2)
+		ON CONFLICT (chat, owner) DO UPDATE SET marked_at = now()`, string(chat), sess.id)
+	return s.write(ctx, store.OpPending, "pending replies", err)
 }
 
 // ClearPending notes that this replica's reply in chat is finished.
@@ -34,10 +33,7 @@ func (s *Store) ClearPending(ctx context.Context, chat conversation.ChatID) erro
 		return err
 	}
 	_, err := s.pool.Exec(ctx, `DELETE FROM pending WHERE chat = $1 AND owner = ANY ($2)`, string(chat), s.lease.allIDs())
-	if err != nil {
-		return fmt.Errorf("pending replies: %w", err)
-	}
-	return nil
+	return s.write(ctx, store.OpPending, "pending replies", err)
 }
 
 // TakePending returns the chats whose reply was being written by a replica
@@ -63,8 +59,8 @@ func (s *Store) TakePending(ctx context.Context) ([]conversation.ChatID, error) 
 			})
 			return err
 		})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("pending replies: %w", err)
+	if err := s.write(ctx, store.OpPending, "pending replies", s.pool.SendBatch(ctx, b).Close()); err != nil {
+		return nil, err
 	}
 	slices.Sort(chats)
 	return slices.Compact(chats), nil

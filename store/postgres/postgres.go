@@ -138,6 +138,7 @@ type Store struct {
 	lease  *lease
 	events *broker
 	chats  keyedMutex[conversation.ChatID]
+	guard  guard // guard.go
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc

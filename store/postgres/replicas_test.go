@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/store"
 	"github.com/chatbot-dev/chatbot/store/storetest"
 )
 
@@ -511,5 +512,43 @@ func TestListenerReconnects(t *testing.T) {
 	unlock()
 	if err := <-got; err != nil {
 		t.Fatalf("b waiting for the lock a gave back: %v", err)
+	}
+}
+
+// TestErrorsAndWriteErr cuts the store off the database: failed reads and
+// writes are counted by operation, WriteErr says why writes fail, and a write
+// that succeeds again clears it. A caller's own canceled context is not the
+// store's failure.
+func TestErrorsAndWriteErr(t *testing.T) {
+	url := pg.Database(t)
+	p := newProxy(t, pg.Addr())
+	s := openT(t, fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable&connect_timeout=5", p.addr(), dbName(url)), quiet())
+	ctx := context.Background()
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	s.AppendTurn(canceled, "c", msg("c", 0))
+	for op, n := range s.Errors() {
+		if n != 0 {
+			t.Errorf("Errors()[%s] = %d before any failure", op, n)
+		}
+	}
+	p.cut()
+	if err := s.AppendTurn(ctx, "c", msg("c", 0)); err == nil {
+		t.Fatal("AppendTurn without a database succeeded")
+	}
+	if _, err := s.Recent(ctx, "c", 10); err == nil {
+		t.Fatal("Recent without a database succeeded")
+	}
+	if err := s.WriteErr(); err == nil {
+		t.Error("WriteErr() = nil after a failed write")
+	}
+	errs := s.Errors()
+	if errs[store.OpAppendTurn] != 1 || errs[store.OpReadHistory] != 1 || errs[store.OpSeen] != 0 {
+		t.Errorf("Errors() = %v, want append_turn and read_history at 1", errs)
+	}
+	p.restore()
+	eventually(t, "a write succeeds again", func() bool { return s.SetCursor(ctx, "x", 1) == nil })
+	if err := s.WriteErr(); err != nil {
+		t.Errorf("WriteErr() = %v after a write succeeded", err)
 	}
 }

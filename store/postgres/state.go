@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/store"
 )
 
 // ChatSettings returns chat's settings (zero when none were saved). They live
@@ -29,7 +30,7 @@ func (s *Store) ChatSettings(ctx context.Context, chat conversation.ChatID) (con
 		err = json.Unmarshal(body, &set)
 	}
 	if err != nil {
-		return conversation.ChatSettings{}, fmt.Errorf("read settings of %s: %w", chat, err)
+		return conversation.ChatSettings{}, s.failure(ctx, store.OpSettings, false, fmt.Errorf("read settings of %s: %w", chat, err), nil)
 	}
 	return set, nil
 }
@@ -39,20 +40,18 @@ func (s *Store) SetChatSettings(ctx context.Context, chat conversation.ChatID, s
 	if err := s.live(ctx); err != nil {
 		return err
 	}
-	var err error
+	what := fmt.Sprintf("write settings of %s", chat)
 	if set == (conversation.ChatSettings{}) {
-		_, err = s.pool.Exec(ctx, `DELETE FROM chat_settings WHERE chat = $1`, string(chat))
-	} else {
-		var body []byte
-		if body, err = json.Marshal(set); err == nil {
-			_, err = s.pool.Exec(ctx, `INSERT INTO chat_settings (chat, body) VALUES ($1, $2::text::json)
-				ON CONFLICT (chat) DO UPDATE SET body = excluded.body`, string(chat), string(body))
-		}
+		_, err := s.pool.Exec(ctx, `DELETE FROM chat_settings WHERE chat = $1`, string(chat))
+		return s.write(ctx, store.OpSettings, what, err)
 	}
+	body, err := json.Marshal(set)
 	if err != nil {
-		return fmt.Errorf("write settings of %s: %w", chat, err)
+		return s.failure(ctx, store.OpSettings, true, fmt.Errorf("%s: %w", what, err), nil)
 	}
-	return nil
+	_, err = s.pool.Exec(ctx, `INSERT INTO chat_settings (chat, body) VALUES ($1, $2::text::json)
+		ON CONFLICT (chat) DO UPDATE SET body = excluded.body`, string(chat), string(body))
+	return s.write(ctx, store.OpSettings, what, err)
 }
 
 // utcDay is day's date in UTC, as the usage table keys it.
@@ -65,10 +64,7 @@ func (s *Store) AddTokens(ctx context.Context, user string, day time.Time, token
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO usage (user_id, day, tokens) VALUES ($1, $2::text::date, $3)
 		ON CONFLICT (user_id, day) DO UPDATE SET tokens = usage.tokens + excluded.tokens`, user, utcDay(day), tokens)
-	if err != nil {
-		return fmt.Errorf("add usage: %w", err)
-	}
-	return nil
+	return s.write(ctx, store.OpAddUsage, "add usage", err)
 }
 
 // TokensOn returns what user spent on day (UTC).
@@ -79,7 +75,7 @@ func (s *Store) TokensOn(ctx context.Context, user string, day time.Time) (int, 
 	var total int64
 	err := s.pool.QueryRow(ctx, `SELECT tokens FROM usage WHERE user_id = $1 AND day = $2::text::date`, user, utcDay(day)).Scan(&total)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("read usage: %w", err)
+		return 0, s.failure(ctx, store.OpReadUsage, false, fmt.Errorf("read usage: %w", err), nil)
 	}
 	return int(total), nil
 }
@@ -92,7 +88,7 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
 	var v int64
 	err := s.pool.QueryRow(ctx, `SELECT value FROM cursors WHERE name = $1`, name).Scan(&v)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("read cursor %s: %w", name, err)
+		return 0, s.failure(ctx, store.OpReadCursor, false, fmt.Errorf("read cursor %s: %w", name, err), nil)
 	}
 	return v, nil
 }
@@ -104,10 +100,7 @@ func (s *Store) SetCursor(ctx context.Context, name string, v int64) error {
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO cursors (name, value) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, v)
-	if err != nil {
-		return fmt.Errorf("write cursor %s: %w", name, err)
-	}
-	return nil
+	return s.write(ctx, store.OpWriteCursor, "write cursor "+name, err)
 }
 
 // FirstSeen records key (an event id, a channel+ts) and reports whether it was
@@ -129,8 +122,8 @@ func (s *Store) FirstSeen(ctx context.Context, key string, ttl time.Duration) (b
 		first = ct.RowsAffected() == 1
 		return nil
 	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return false, fmt.Errorf("record seen %q: %w", key, err)
+	if err := s.write(ctx, store.OpSeen, fmt.Sprintf("record seen %q", key), s.pool.SendBatch(ctx, b).Close()); err != nil {
+		return false, err
 	}
 	return first, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/store"
 )
 
 // testCanceledContext checks that every call returns context.Canceled once
@@ -58,5 +59,27 @@ func testCanceledContext(t *testing.T, open Opener) {
 func testPath(t *testing.T, open Opener) {
 	if p := open(t, Caps{}).Path(); p == "" {
 		t.Error("Path() is empty")
+	}
+}
+
+// testErrorsStartAtZero checks the error counts and write health of a store
+// that has not failed: every operation the bbolt store names is there, at
+// zero, and a call with a canceled context is not counted as a failure.
+func testErrorsStartAtZero(t *testing.T, open Opener) {
+	db := open(t, Caps{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	db.AppendTurn(ctx, "c", msg("c", 0))
+	db.Recent(ctx, "c", 1)
+	errs := db.Errors()
+	for _, op := range []string{store.OpReadHistory, store.OpAppendTurn, store.OpReset, store.OpReadCursor,
+		store.OpWriteCursor, store.OpSeen, store.OpAddUsage, store.OpReadUsage, store.OpPending,
+		store.OpSettings, store.OpReadBlob} {
+		if n, ok := errs[op]; !ok || n != 0 {
+			t.Errorf("Errors()[%s] = %d, %v; want 0, present", op, n, ok)
+		}
+	}
+	if err := db.WriteErr(); err != nil {
+		t.Errorf("WriteErr() = %v, want nil", err)
 	}
 }

@@ -44,6 +44,10 @@ type Store interface {
 	LockChat(ctx context.Context, chat conversation.ChatID) (unlock func(), err error)
 	// Lead runs fn while this process leads name.
 	Lead(ctx context.Context, name string, fn func(ctx context.Context) error) error
+	// Errors counts failed operations by name (store.OpAppendTurn, …), for
+	// /metrics; WriteErr is why writes fail now, for health checks.
+	Errors() map[string]uint64
+	WriteErr() error
 	// Path describes the store for logs.
 	Path() string
 	Close() error
@@ -102,6 +106,7 @@ var tests = []struct {
 	{"LeadWaitsForTheLeader", testLeadWaitsForTheLeader},
 	{"CanceledContext", testCanceledContext},
 	{"Path", testPath},
+	{"ErrorsStartAtZero", testErrorsStartAtZero},
 }
 
 // reopen closes db and opens its place again with caps.
