@@ -11,6 +11,18 @@ import (
 // errLostLeadership ends a leader's context when its lease was lost.
 var errLostLeadership = errors.New("leadership lost: the replica's lease could not be renewed")
 
+// ErrNotLeader is what SetCursor returns when called with a leader's context
+// (the one Lead gives fn, or one derived from it) after that leadership ended:
+// the write is refused, so that a deposed leader cannot move the cursor its
+// successor polls from.
+var ErrNotLeader = errors.New("not the leader any more")
+
+// fence identifies one holding of a leadership, carried in the leader's
+// context for SetCursor.
+type fence struct{ name, token string }
+
+type fenceKey struct{}
+
 // Lead runs fn while this replica leads name, the one leader of that name
 // over all replicas (for example Telegram polling: exactly one replica polls).
 // It campaigns until it is elected, then calls fn with a context that ends
@@ -23,6 +35,11 @@ var errLostLeadership = errors.New("leadership lost: the replica's lease could n
 // replica is elected at most LeaseTTL + PollEvery later (by default 11 s). A
 // leader that stops (fn returns, ctx ends, Close) gives leadership up at once
 // and wakes the others by a notification.
+//
+// fn's context also fences SetCursor: a cursor written with it (or with a
+// context derived from it, even by context.WithoutCancel) is written only
+// while this leadership holds, in the same transaction that checks it, so a
+// leader cut off mid-write cannot overwrite its successor's offset.
 //
 // Lead returns fn's error when fn returns on its own or after ctx ended; nil
 // when ctx ends while it campaigns; ErrClosed when the store closes.
@@ -93,7 +110,7 @@ func (s *Store) elect(ctx context.Context, sess *session, name, token string) (t
 // gives leadership up afterwards unless it was lost. It reports fn's error
 // and whether leadership was lost.
 func (s *Store) leadWhile(ctx context.Context, sess *session, name, token string, fn func(context.Context) error) (err error, lost bool) {
-	leadCtx, cancel := context.WithCancelCause(ctx)
+	leadCtx, cancel := context.WithCancelCause(context.WithValue(ctx, fenceKey{}, fence{name: name, token: token}))
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)

@@ -552,3 +552,55 @@ func TestErrorsAndWriteErr(t *testing.T) {
 		t.Errorf("WriteErr() = %v after a write succeeded", err)
 	}
 }
+
+// TestCursorFencedByLeadership checks that a cursor written under a leader's
+// context lands only while that leadership holds: once a leader is deposed
+// (its lease deleted, another elected), its late write, even detached from
+// its canceled context, is refused and the successor's offset stays.
+func TestCursorFencedByLeadership(t *testing.T) {
+	url := pg.Database(t)
+	a, b := openT(t, url, quick()), openT(t, url, quick())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	aCtx := make(chan context.Context, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		a.Lead(ctx, "telegram", func(lead context.Context) error {
+			select {
+			case aCtx <- lead:
+			default:
+			}
+			<-lead.Done()
+			return nil
+		})
+	})
+	lead := <-aCtx
+	if err := a.SetCursor(lead, "telegram:offset", 100); err != nil {
+		t.Fatalf("the leader's SetCursor: %v", err)
+	}
+	bLeads := make(chan context.Context, 1)
+	wg.Go(func() {
+		b.Lead(ctx, "telegram", func(lead context.Context) error { bLeads <- lead; <-lead.Done(); return nil })
+	})
+	sql(t, url, fmt.Sprintf("DELETE FROM replicas WHERE id = '%s'", a.ID())) // a's lease is taken from it
+	var bLead context.Context
+	select {
+	case bLead = <-bLeads:
+	case <-time.After(within):
+		t.Fatal("b did not lead after a's lease went")
+	}
+	if err := b.SetCursor(bLead, "telegram:offset", 200); err != nil {
+		t.Fatalf("the new leader's SetCursor: %v", err)
+	}
+	if err := a.SetCursor(context.WithoutCancel(lead), "telegram:offset", 150); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("the deposed leader's late SetCursor = %v, want ErrNotLeader", err)
+	}
+	if v, err := b.Cursor(ctx, "telegram:offset"); v != 200 || err != nil {
+		t.Errorf("cursor = %d, %v; want the new leader's 200", v, err)
+	}
+	if err := a.SetCursor(ctx, "slack:thread", 7); err != nil {
+		t.Errorf("SetCursor outside any leadership: %v", err)
+	}
+}

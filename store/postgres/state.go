@@ -93,14 +93,32 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
 	return v, nil
 }
 
-// SetCursor stores the named platform cursor.
+// SetCursor stores the named platform cursor. Under a leader's context (see
+// Lead) it writes only while that leadership holds, and returns ErrNotLeader
+// otherwise.
 func (s *Store) SetCursor(ctx context.Context, name string, v int64) error {
 	if err := s.live(ctx); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO cursors (name, value) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, v)
-	return s.write(ctx, store.OpWriteCursor, "write cursor "+name, err)
+	f, fenced := ctx.Value(fenceKey{}).(fence)
+	if !fenced {
+		_, err := s.pool.Exec(ctx, `INSERT INTO cursors (name, value) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, v)
+		return s.write(ctx, store.OpWriteCursor, "write cursor "+name, err)
+	}
+	// FOR SHARE holds the leadership row until the write commits: an election
+	// waits for it, or, having won first, makes this write find no row.
+	ct, err := s.pool.Exec(ctx, `WITH held AS (
+			SELECT 1 FROM leaders WHERE name = $3 AND token = $4 AND owner IS NOT NULL FOR SHARE)
+		INSERT INTO cursors (name, value) SELECT $1, $2 FROM held
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, v, f.name, f.token)
+	if err := s.write(ctx, store.OpWriteCursor, "write cursor "+name, err); err != nil {
+		return err
+	}
+	if ct.RowsAffected() == 0 {
+		return fmt.Errorf("write cursor %s: %w (%s)", name, ErrNotLeader, f.name)
+	}
+	return nil
 }
 
 // FirstSeen records key (an event id, a channel+ts) and reports whether it was
