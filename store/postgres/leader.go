@@ -80,6 +80,7 @@ func (s *Store) Lead(ctx context.Context, name string, fn func(ctx context.Conte
 				return err
 			}
 			s.log.Warn("stopped leading", "name", name, "term", term, "replica", sess.id, "why", errLostLeadership, "err", err)
+			token = newID(8) // a new holding: the lost one's fence must stay shut
 		}
 		poll.Reset(s.opt.PollEvery)
 	}
