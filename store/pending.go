@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -11,9 +12,11 @@ import (
 
 var _ conversation.PendingLog = (*DB)(nil)
 
-// MarkPending notes that a reply is being written in chat.
+// MarkPending notes that a reply is being written in chat. The mark holds an
+// id of this Open, so that TakePending leaves the replies still being written
+// alone.
 func (db *DB) MarkPending(ctx context.Context, chat conversation.ChatID) error {
-	return db.updatePending(ctx, func(b *bbolt.Bucket) error { return b.Put([]byte(chat), nil) })
+	return db.updatePending(ctx, func(b *bbolt.Bucket) error { return b.Put([]byte(chat), db.local.markOwner()) })
 }
 
 // ClearPending notes that chat's reply is finished.
@@ -21,13 +24,18 @@ func (db *DB) ClearPending(ctx context.Context, chat conversation.ChatID) error 
 	return db.updatePending(ctx, func(b *bbolt.Bucket) error { return b.Delete([]byte(chat)) })
 }
 
-// TakePending returns the chats whose reply was being written when the process
-// stopped without finishing it (a crash), and forgets them.
+// TakePending returns the chats whose reply was being written when an earlier
+// process stopped without finishing it (a crash), and forgets them. The marks
+// of replies this process is writing stay, so calling it again later (as with
+// the PostgreSQL store, where other replicas die) takes nothing of this one's.
 func (db *DB) TakePending(ctx context.Context) ([]conversation.ChatID, error) {
 	var chats []conversation.ChatID
+	owner := db.local.markOwner()
 	err := db.updatePending(ctx, func(b *bbolt.Bucket) error {
-		if err := b.ForEach(func(k, _ []byte) error {
-			chats = append(chats, conversation.ChatID(k))
+		if err := b.ForEach(func(k, v []byte) error {
+			if !bytes.Equal(v, owner) {
+				chats = append(chats, conversation.ChatID(k))
+			}
 			return nil
 		}); err != nil {
 			return err

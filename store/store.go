@@ -42,7 +42,7 @@ var (
 	bucketSeen     = []byte("seen")        // key → expiry time
 	bucketSeenAge  = []byte("seen_by_age") // expiry time ‖ key → nil, soonest first
 	bucketUsage    = []byte("usage")       // user ‖ 0 ‖ YYYY-MM-DD → tokens
-	bucketPending  = []byte("pending")     // chat → nil, while a reply is being written
+	bucketPending  = []byte("pending")     // chat → owner, while a reply is being written (pending.go)
 	bucketSettings = []byte("settings")    // chat → JSON conversation.ChatSettings
 	bucketBlobs    = []byte("blobs")       // chat → kept attachments (blobs.go)
 	keyVersion     = []byte("schema_version")
@@ -74,6 +74,7 @@ type DB struct {
 	maxPerCh     int
 	maxBlobBytes int
 	guard        guard
+	local        inProcess // replica.go
 }
 
 // Open opens (or creates) the store at path, creating parent folders. It first
