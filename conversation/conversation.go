@@ -214,6 +214,13 @@ type Observer interface {
 	TurnDone(TurnStats)
 }
 
+// ChatLocker holds a chat's turn over all processes that share a store, so that
+// replicas run one turn at a time per chat. store/postgres implements it.
+type ChatLocker interface {
+	// LockChat waits until chat is free, takes it and returns what frees it.
+	LockChat(ctx context.Context, chat ChatID) (unlock func(), err error)
+}
+
 // PendingLog remembers which chats have a reply being written, so that after a
 // crash their users can be told the answer was cut off. store.DB implements it.
 type PendingLog interface {

@@ -45,6 +45,9 @@ type Config struct {
 	ShowToolCalls bool
 	// WebLinks, when set, answers /web with a one-time login link.
 	WebLinks LoginLinks
+	// Locker, when set, also holds each chat's turn across processes (replicas
+	// sharing a PostgreSQL store); within one process the engine's own queue does.
+	Locker ChatLocker
 	// MaxContextTokens bounds system prompt + history + the new message + ReplyTokens.
 	// Default 16000.
 	MaxContextTokens int
@@ -200,6 +203,11 @@ func (e *Engine) Handle(ctx context.Context, req Request) error {
 		return err
 	}
 	defer e.leave(req.Chat, st)
+	unlock, err := e.lockChat(ctx, req, st)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if isCmd {
 		return e.imageTurn(req, st, arg)
 	}
@@ -256,6 +264,29 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 	e.turns.Add(1)
 	e.mu.Unlock()
 	return st, nil
+}
+
+// lockChat takes the chat's turn over all processes, waiting while another
+// process runs one there (its /stop, a shutdown or ctx end the wait).
+func (e *Engine) lockChat(ctx context.Context, req Request, st *chatState) (func(), error) {
+	if e.cfg.Locker == nil {
+		return func() {}, nil
+	}
+	wait, stop := context.WithCancel(st.ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop()
+		case <-wait.Done():
+		}
+	}()
+	unlock, err := e.cfg.Locker.LockChat(wait, req.Chat)
+	if err != nil {
+		err = fmt.Errorf("lock chat: %w", err)
+		return nil, errors.Join(err, e.finishNow(ctx, req.Reply, "I could not take this conversation's turn. Please try again."))
+	}
+	return unlock, nil
 }
 
 // leave ends the chat's running turn and lets the waiting one in.

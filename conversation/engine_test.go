@@ -433,3 +433,45 @@ func TestChatMarkedPendingOnlyWhileReplying(t *testing.T) {
 		t.Errorf("a command touched the marks: %q", log.get())
 	}
 }
+
+// TestLockerRunsOneTurnPerChatAcrossEngines: two engines on one store (as two
+// replicas are) with the store's chat lock take turns in a chat; the second
+// turn waits for the first and sees it in its history.
+func TestLockerRunsOneTurnPerChatAcrossEngines(t *testing.T) {
+	h := newHarness(t, conversation.Config{})
+	tokens, _ := openai.NewTokenCounter("gpt-5.4-mini")
+	engines := make([]*conversation.Engine, 2)
+	for i := range engines {
+		model := openai.New(openai.Options{BaseURL: h.fake.BaseURL(), APIKey: "k", Model: "gpt-5.4-mini"})
+		engines[i] = conversation.New(conversation.Config{Locker: h.db, Settings: h.db, Logger: h.cfg.Logger}, h.db, model, tokens)
+	}
+	release := make(chan struct{})
+	h.fake.SetHandler(func(r openaitest.Request) openaitest.Reply {
+		if r.LastUser() == "first" {
+			<-release
+		}
+		return openaitest.Text("ok " + r.LastUser())
+	})
+	ask := func(e *conversation.Engine, text string) *conversationtest.Reply {
+		r := conversationtest.NewReply()
+		go e.Handle(context.Background(), conversation.Request{Chat: "c1", UserID: "u", Text: text, Reply: r, UpdateEvery: time.Millisecond})
+		return r
+	}
+	a := ask(engines[0], "first")
+	waitUntil(t, "the first call", func() bool { return len(h.fake.Requests()) == 1 })
+	b := ask(engines[1], "second")
+	time.Sleep(50 * time.Millisecond) // room for a wrong second call; its absence is checked below
+	if n := len(h.fake.Requests()); n != 1 {
+		t.Fatalf("%d model calls while the chat's turn was held elsewhere, want 1", n)
+	}
+	close(release)
+	if got, _ := a.WaitFinal(wait); got != "ok first" {
+		t.Fatalf("first reply %q", got)
+	}
+	if got, _ := b.WaitFinal(wait); got != "ok second" {
+		t.Fatalf("second reply %q", got)
+	}
+	if second := contents(h.fake.Requests()[1]); len(second) != 3 || second[0] != "user:first" {
+		t.Errorf("the second turn sent %q, want the first turn before it", second)
+	}
+}
