@@ -16,7 +16,7 @@ import (
 // serve: one line a message, the reply streamed to stdout, exit at end of input.
 // Ctrl-C (m.Signals) stops the reply in progress; while none is, it quits.
 func (m *Main) chat(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	c, err := openCore(cfg, log, nil)
+	c, err := openCore(ctx, cfg, log, nil)
 	if err != nil {
 		return err
 	}

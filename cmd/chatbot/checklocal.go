@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"syscall"
 	"time"
 
+	"github.com/chatbot-dev/chatbot/conversation"
 	"github.com/chatbot-dev/chatbot/store"
+	"github.com/chatbot-dev/chatbot/store/postgres"
 )
 
 // storeLockWait is how long `chatbot check` waits for another process's lock on
@@ -18,8 +21,11 @@ const storeLockWait = time.Second
 
 // checkLocal checks what the bot needs on this machine: the store, and the
 // address of http.listen.
-func checkLocal(_ context.Context, cfg *Config) []result {
+func checkLocal(ctx context.Context, cfg *Config) []result {
 	out := []result{checkStore(cfg.Store.Path)}
+	if cfg.Store.URL != "" {
+		out[0] = checkDatabase(ctx, cfg.Store.URL)
+	}
 	if cfg.HTTP.Listen != "" {
 		out = append(out, checkListen(cfg.HTTP.Listen))
 	}
@@ -48,6 +54,32 @@ func checkStore(path string) result {
 		return result{verdict: pass, name: "store", text: path + " can be created"}
 	}
 	return result{verdict: pass, name: "store", text: path + " opens for writing"}
+}
+
+// checkDatabase connects to store.url and applies the migrations as serve would.
+func checkDatabase(ctx context.Context, url string) result {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	db, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		return result{verdict: fail, name: "store", text: "store.url: " + conversation.RedactSecret(err.Error(), urlPassword(url)),
+			hints: []string{"store.url is postgres://USER:PASSWORD@HOST:PORT/DATABASE of a server this machine reaches"}}
+	}
+	where := db.Path()
+	if err := db.Close(); err != nil {
+		return result{verdict: fail, name: "store", text: "store.url: close: " + err.Error()}
+	}
+	return result{verdict: pass, name: "store", text: where + " is reachable and its schema is current"}
+}
+
+// urlPassword is the password in a connection URL, to keep it out of messages.
+func urlPassword(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return pw
 }
 
 // checkListen tries to listen on http.listen.

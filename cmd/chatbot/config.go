@@ -70,6 +70,7 @@ type OpenAIConfig struct {
 // StoreConfig is the bbolt file.
 type StoreConfig struct {
 	Path                string `yaml:"path"`
+	URL                 string `yaml:"url"`
 	MaxMessagesPerChat  int    `yaml:"max_messages_per_chat"`
 	MaxFileBytesPerChat int    `yaml:"max_file_bytes_per_chat"`
 }
@@ -203,6 +204,7 @@ func (c *Config) validate() error {
 		{"openai.stall_timeout", positive(int(c.OpenAI.StallTimeout))},
 		{"openai.turn_timeout", positive(int(c.OpenAI.TurnTimeout))},
 		{"store.path", nonEmpty(c.Store.Path)},
+		{"store.url", postgresURL(c.Store.URL)},
 		{"store.max_messages_per_chat", positive(c.Store.MaxMessagesPerChat)},
 		{"telegram.api_url", checkURL(c.Telegram.APIURL)},
 		{"telegram.mode", oneOf(c.Telegram.Mode, "polling", "webhook")},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"unicode"
@@ -108,4 +109,16 @@ func serverName(s string) bool {
 		}
 	}
 	return true
+}
+
+// postgresURL checks store.url: empty (the bbolt file) or a PostgreSQL URL.
+func postgresURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return fmt.Errorf("must be a PostgreSQL URL such as postgres://chatbot:PASSWORD@db:5432/chatbot, or empty for the bbolt file at store.path")
+	}
+	return nil
 }

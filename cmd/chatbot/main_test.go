@@ -125,12 +125,12 @@ func TestStoreLockedByAnotherOpenIsClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := openCore(cfg, newLogger(cfg.Log, &bytes.Buffer{}), nil)
+	c, err := openCore(context.Background(), cfg, newLogger(cfg.Log, &bytes.Buffer{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.close(0)
-	if _, err := openCore(cfg, newLogger(cfg.Log, &bytes.Buffer{}), nil); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+	if _, err := openCore(context.Background(), cfg, newLogger(cfg.Log, &bytes.Buffer{}), nil); err == nil || !strings.Contains(err.Error(), "locked by another process") {
 		t.Errorf("second open: %v", err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/chatbot-dev/chatbot/conversation"
 	"github.com/chatbot-dev/chatbot/openai"
-	"github.com/chatbot-dev/chatbot/store"
 )
 
 // shutdownGrace is how long running replies may take to finish after a signal.
@@ -28,7 +27,7 @@ type platform interface {
 type deps struct {
 	cfg     *Config
 	engine  *conversation.Engine
-	db      *store.DB
+	db      botStore
 	log     *slog.Logger
 	metrics *metrics // platform calls go through metrics.client(name)
 }
@@ -95,15 +94,14 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 
 // core is what every command that talks to the model builds.
 type core struct {
-	db     *store.DB
+	db     botStore
 	model  *openai.Client
 	engine *conversation.Engine
 }
 
 // openCore opens the store and builds the model and the engine; obs may be nil.
-func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, error) {
-	db, err := store.Open(cfg.Store.Path, store.Options{MaxMessagesPerChat: cfg.Store.MaxMessagesPerChat,
-		MaxFileBytesPerChat: cfg.Store.MaxFileBytesPerChat})
+func openCore(ctx context.Context, cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, error) {
+	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +116,7 @@ func openCore(cfg *Config, log *slog.Logger, obs conversation.Observer) (*core, 
 		Models:             cfg.OpenAI.Models,
 		Personas:           cfg.Personas,
 		Settings:           db,
+		Locker:             chatLocker(cfg, db),
 		Transcriber:        model,
 		Images:             model,
 		MaxTextFileBytes:   cfg.Limits.MaxTextFileBytes,
@@ -183,7 +182,7 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			"(for example export TELEGRAM_BOT_TOKEN=... with token: ${TELEGRAM_BOT_TOKEN} in the config)")
 	}
 	met := newMetrics()
-	c, err := openCore(cfg, log, met)
+	c, err := openCore(ctx, cfg, log, met)
 	if err != nil {
 		return err
 	}
@@ -202,6 +201,11 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 	notifyInterrupted(ctx, c.db, ready.platforms, log)
+	if replicated(cfg) {
+		// A dead replica's cut replies become this one's to announce once its
+		// lease has expired: look again now and then.
+		go everyWhile(ctx, orphanCheckEvery, func() { notifyInterrupted(ctx, c.db, ready.platforms, log) })
+	}
 	if cfg.HTTP.Listen != "" {
 		stopOps, err := serveOps(ctx, cfg.HTTP.Listen, opsHandler(ready, met), log)
 		if err != nil {
@@ -248,7 +252,7 @@ type notifier interface {
 
 // notifyInterrupted tells each chat whose reply was cut by a crash (the store
 // still marks it as being written) that the answer was cut off.
-func notifyInterrupted(ctx context.Context, db *store.DB, platforms []platform, log *slog.Logger) {
+func notifyInterrupted(ctx context.Context, db botStore, platforms []platform, log *slog.Logger) {
 	chats, err := db.TakePending(ctx)
 	if err != nil {
 		log.Warn("read interrupted replies", "err", err)

@@ -15,6 +15,10 @@ import (
 // config's store.path. Both need the bot stopped: they refuse a file a running
 // bot has open.
 func (m *Main) storeCommand(cfg *Config) error {
+	if cfg.Store.URL != "" {
+		return errors.New("`chatbot store check` and `store repair` are for the bbolt file (store.path); " +
+			"with store.url, PostgreSQL's own tools (pg_dump, amcheck) check and back up the database")
+	}
 	path := cfg.Store.Path
 	r, err := store.Check(path, store.Options{})
 	if err != nil {
@@ -102,12 +106,12 @@ func (m *Main) withStoreAdvice(err error) error {
 // storeErrors exports the store's failed operations as
 // chatbot_store_errors_total{op}, read from the store at each scrape.
 type storeErrors struct {
-	db   *store.DB
+	db   interface{ Errors() map[string]uint64 }
 	desc *prometheus.Desc
 }
 
 // watchStore adds the store's error counts to the metrics.
-func (m *metrics) watchStore(db *store.DB) {
+func (m *metrics) watchStore(db interface{ Errors() map[string]uint64 }) {
 	m.registry.MustRegister(storeErrors{db: db, desc: prometheus.NewDesc("chatbot_store_errors_total",
 		"Store operations that failed, by operation (append_turn, read_history, …).", []string{"op"}, nil)})
 }
