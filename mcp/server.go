@@ -106,6 +106,9 @@ func (v *server) start(done chan struct{}) {
 		v.err = fmt.Errorf("mcp server %s: start: %w", v.cfg.Name, err)
 		v.backoff = min(max(2*v.backoff, minBackoff), maxBackoff)
 		v.retryAt = s.opt.now().Add(v.backoff)
+		if s.root.Err() == nil {
+			v.logFailure(v.err, "mcp server failed to start; its tools are left out", "retry_in", v.backoff)
+		}
 	} else {
 		sess.ready = s.opt.now().Sub(began)
 		v.sess, v.err, v.backoff, v.retryAt = sess, nil, 0, time.Time{}
@@ -183,18 +186,23 @@ func (v *server) session(ctx context.Context, now bool) (*session, error) {
 	return nil, v.err
 }
 
-// logUnavailable logs why a server is left out: as a warning when the reason
-// is new, else at debug level (a server down for an hour logs one warning).
+// logUnavailable logs why List left a server out.
 func (v *server) logUnavailable(err error) {
 	v.mu.Lock()
-	fresh := v.logged != err.Error()
-	v.logged = err.Error()
-	v.mu.Unlock()
-	if fresh {
-		v.log.Warn("mcp server unavailable; its tools are left out", "err", err)
-	} else {
-		v.log.Debug("mcp server unavailable; its tools are left out", "err", err)
+	defer v.mu.Unlock()
+	v.logFailure(err, "mcp server unavailable; its tools are left out")
+}
+
+// logFailure logs a server's failure as a warning when its text is new, else
+// at debug level: a server down for an hour logs one warning. v.mu is held.
+func (v *server) logFailure(err error, msg string, args ...any) {
+	args = append(args, "err", err)
+	if v.logged == err.Error() {
+		v.log.Debug(msg, args...)
+		return
 	}
+	v.logged = err.Error()
+	v.log.Warn(msg, args...)
 }
 
 // offer returns the live session and its tools, refreshed if the server said

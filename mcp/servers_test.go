@@ -314,8 +314,8 @@ func TestStartFailure(t *testing.T) {
 	if n := a.dialCount(); n != 1 {
 		t.Errorf("dials during the backoff = %d, want 1", n)
 	}
-	if n := strings.Count(r.log.String(), "level=WARN msg=\"mcp server unavailable"); n != 1 {
-		t.Errorf("%d warnings that a is unavailable, want 1", n)
+	if n := strings.Count(r.log.String(), "level=WARN"); n != 1 || !strings.Contains(r.log.String(), "level=WARN msg=\"mcp server failed to start") {
+		t.Errorf("%d warnings, want 1 that a failed to start", n)
 	}
 
 	// After the backoff, the next use tries again.
