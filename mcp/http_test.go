@@ -31,7 +31,12 @@ func TestHTTP(t *testing.T) {
 	s, err := mcp.New([]mcp.ServerConfig{
 		{Name: "remote", URL: srv.URL, Headers: map[string]string{"Authorization": "Bearer s3cret"}},
 		{Name: "nokey", URL: srv.URL},
-	}, mcp.Hooks(mcp.Options{}, nil, nil, func(name string) { changed <- name }))
+	}, mcp.Hooks(mcp.Options{}, nil, nil, func(name string) {
+		select {
+		case changed <- name:
+		default:
+		}
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatbot-dev/chatbot/conversation"
@@ -44,7 +45,8 @@ type server struct {
 // session is one connection to a server, from start to exit.
 type session struct {
 	cs     *sdk.ClientSession
-	stderr *tail // a stdio child's stderr; nil for HTTP
+	stderr *tail         // a stdio child's stderr; nil for HTTP
+	done   chan struct{} // closed when the connection has ended
 	ready  time.Duration
 
 	changes atomic.Uint64 // tools/list_changed notifications seen
@@ -124,8 +126,29 @@ func (v *server) start(done chan struct{}) {
 // watch waits for a session's end and notes a crash.
 func (v *server) watch(sess *session) {
 	err := sess.cs.Wait()
+	close(sess.done)
 	v.drop(sess, err)
 }
+
+// awaitExit waits a little, after a call broke the connection, for the child
+// to exit, so that its last words on stderr are read. An error the server
+// answered with does not wait.
+func (sess *session) awaitExit(ctx context.Context, err error) {
+	var answered *jsonrpc.Error
+	if errors.As(err, &answered) {
+		return
+	}
+	t := time.NewTimer(exitGrace)
+	defer t.Stop()
+	select {
+	case <-sess.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// exitGrace bounds awaitExit.
+const exitGrace = time.Second
 
 // drop forgets a session that ended (its next use starts a new one) and closes
 // it. A session that Close or an earlier drop took away is left alone.
@@ -256,6 +279,7 @@ func (v *server) call(ctx context.Context, name string, args json.RawMessage) (*
 		}
 		err = fmt.Errorf("tool %s failed: %w", name, err)
 		if sess.stderr != nil {
+			sess.awaitExit(ctx, err)
 			err = sess.stderr.annotate(err)
 		}
 		return nil, err

@@ -26,7 +26,7 @@ const (
 // connect opens a session to the server. The session it returns is never nil:
 // on failure it still holds the child's stderr, which says why.
 func (v *server) connect(ctx context.Context) (*session, error) {
-	sess := &session{listMu: make(chan struct{}, 1)}
+	sess := &session{listMu: make(chan struct{}, 1), done: make(chan struct{})}
 	var t sdk.Transport
 	switch {
 	case v.parent.opt.dial != nil:
