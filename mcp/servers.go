@@ -57,7 +57,9 @@ type ServerConfig struct {
 	// URL is the endpoint of a streamable-HTTP server.
 	URL string
 	// Env is added to a stdio server's environment, which otherwise holds only
-	// a few harmless variables of the bot's own (see [InheritedEnv]).
+	// a few harmless variables of the bot's own: PATH, HOME, USER, LOGNAME,
+	// SHELL, TERM, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR, the proxy variables and
+	// Windows' system ones. The bot's secrets stay out unless listed here.
 	Env map[string]string
 	// Headers are sent with every request to an HTTP server (Authorization…).
 	Headers map[string]string

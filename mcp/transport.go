@@ -66,22 +66,24 @@ func (v *server) connect(ctx context.Context) (*session, error) {
 	return sess, nil
 }
 
-// InheritedEnv lists the variables a stdio server inherits from the bot's
+// inherited are the variables a stdio server inherits from the bot's
 // environment; everything else it gets comes from its env in the config, so
 // that the bot's own secrets (API keys, tokens) never reach a server by
 // accident.
-var InheritedEnv = []string{
-	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "LC_CTYPE",
-	"TZ", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-	// Windows
-	"APPDATA", "HOMEDRIVE", "HOMEPATH", "LOCALAPPDATA", "PATHEXT", "PROCESSOR_ARCHITECTURE",
-	"PROGRAMFILES", "SYSTEMDRIVE", "SYSTEMROOT", "TEMP", "TMP", "USERNAME", "USERPROFILE", "COMSPEC",
+func inherited() []string {
+	return []string{
+		"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "LC_CTYPE",
+		"TZ", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+		// Windows
+		"APPDATA", "HOMEDRIVE", "HOMEPATH", "LOCALAPPDATA", "PATHEXT", "PROCESSOR_ARCHITECTURE",
+		"PROGRAMFILES", "SYSTEMDRIVE", "SYSTEMROOT", "TEMP", "TMP", "USERNAME", "USERPROFILE", "COMSPEC",
+	}
 }
 
 // childEnv is the inherited part of environ plus extra, extra winning.
 func childEnv(environ []string, extra map[string]string) []string {
-	keep := make(map[string]bool, len(InheritedEnv))
-	for _, k := range InheritedEnv {
+	keep := make(map[string]bool)
+	for _, k := range inherited() {
 		if runtime.GOOS == "windows" {
 			k = strings.ToUpper(k)
 		}
