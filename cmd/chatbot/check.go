@@ -75,6 +75,9 @@ func (m *Main) check(ctx context.Context, cfg *Config, _ *slog.Logger) error {
 	if cfg.Slack.BotToken != "" {
 		groups = append(groups, checkSlack)
 	}
+	if len(cfg.Tools.MCPServers) > 0 {
+		groups = append(groups, checkTools)
+	}
 	groups = append(groups, checkLocal)
 	// The groups run at once; each prints as soon as it and those before it are done.
 	done := make([]chan []result, len(groups))

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode"
@@ -85,11 +86,15 @@ func toolChecks(t ToolsConfig) []keyCheck {
 		var err error
 		switch {
 		case !serverName(s.Name):
-			err = fmt.Errorf("name must be 1-32 of A-Z a-z 0-9 _ -, got %q", s.Name)
+			err = fmt.Errorf("name must be 1-32 letters, digits and '-', with single underscores between them, got %q", s.Name)
 		case seen[s.Name]:
 			err = fmt.Errorf("name %q is used twice", s.Name)
 		case (len(s.Command) == 0) == (s.URL == ""):
 			err = fmt.Errorf("set either command (a stdio server: [program, args…]) or url (a streamable-HTTP server)")
+		case s.URL != "" && len(s.Env) > 0:
+			err = fmt.Errorf("env is for a command's environment; a url server takes headers")
+		case len(s.Command) > 0 && len(s.Headers) > 0:
+			err = fmt.Errorf("headers are for a url server; a command takes env")
 		case s.URL != "":
 			err = checkURL(s.URL)
 		}
@@ -99,16 +104,12 @@ func toolChecks(t ToolsConfig) []keyCheck {
 	return checks
 }
 
+// serverNameRE is an MCP server's name: it prefixes its tools ("NAME__TOOL"),
+// so letters, digits and '-' with single underscores between them.
+var serverNameRE = regexp.MustCompile(`^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$`)
+
 func serverName(s string) bool {
-	if len(s) == 0 || len(s) > 32 {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '_' || r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')) {
-			return false
-		}
-	}
-	return true
+	return len(s) <= 32 && serverNameRE.MatchString(s)
 }
 
 // postgresURL checks store.url: empty (the bbolt file) or a PostgreSQL URL.

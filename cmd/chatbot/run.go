@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/mcp"
 	"github.com/chatbot-dev/chatbot/openai"
 )
 
@@ -95,6 +96,7 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 // core is what every command that talks to the model builds.
 type core struct {
 	db     botStore
+	tools  *mcp.Servers // nil without tools.mcp_servers
 	model  *openai.Client
 	engine *conversation.Engine
 }
@@ -110,8 +112,14 @@ func openCore(ctx context.Context, cfg *Config, log *slog.Logger, obs conversati
 		db.Close()
 		return nil, err
 	}
+	tools, err := newTools(cfg, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	model := newModel(cfg, log)
 	engine := conversation.New(conversation.Config{
+		Tools:              engineTools(tools),
 		SystemPrompt:       cfg.OpenAI.SystemPrompt,
 		Models:             cfg.OpenAI.Models,
 		Personas:           cfg.Personas,
@@ -136,7 +144,7 @@ func openCore(ctx context.Context, cfg *Config, log *slog.Logger, obs conversati
 		Observer:           obs,
 		Pending:            db,
 	}, db, model, tokens)
-	return &core{db: db, model: model, engine: engine}, nil
+	return &core{db: db, tools: tools, model: model, engine: engine}, nil
 }
 
 func newModel(cfg *Config, log *slog.Logger) *openai.Client {
@@ -170,9 +178,17 @@ func (c *core) shutdown(grace time.Duration) error {
 	return nil // running turns were cancelled and have written their final text
 }
 
-// close shuts the engine down and closes the store.
+// close shuts the engine down, then stops the tool servers and closes the store.
 func (c *core) close(grace time.Duration) error {
-	return errors.Join(c.shutdown(grace), c.db.Close())
+	return errors.Join(c.shutdown(grace), c.closeTools(), c.db.Close())
+}
+
+// closeTools stops the MCP servers (after the engine, whose turns call them).
+func (c *core) closeTools() error {
+	if c.tools == nil {
+		return nil
+	}
+	return c.tools.Close()
 }
 
 // serve runs every platform whose token is set until ctx ends.
@@ -224,7 +240,7 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}()
 	err = runAll(ctx, ready.platforms)
 	ready.storeOpen.Store(false)
-	return errors.Join(err, <-stopped, c.db.Close())
+	return errors.Join(err, <-stopped, c.closeTools(), c.db.Close())
 }
 
 // runAll runs the platforms until ctx ends or one fails; a failure stops the rest.
