@@ -16,8 +16,8 @@ import (
 // inProcess is the state behind LockChat, Lead and the pending marks' owner.
 // The zero value is ready.
 type inProcess struct {
-	chats   keyedMutex[conversation.ChatID]
-	leaders keyedMutex[string]
+	chats   KeyedMutex[conversation.ChatID]
+	leaders KeyedMutex[string]
 
 	ownerOnce sync.Once
 	owner     []byte // marks this DB's pending marks; random per Open
@@ -39,7 +39,7 @@ func (db *DB) LockChat(ctx context.Context, chat conversation.ChatID) (unlock fu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return db.local.chats.lock(ctx, chat)
+	return db.local.chats.Lock(ctx, chat)
 }
 
 // Lead runs fn while this process leads name. One process uses a bbolt file,
@@ -47,54 +47,10 @@ func (db *DB) LockChat(ctx context.Context, chat conversation.ChatID) (unlock fu
 // waits for that one to return. It returns fn's error, or nil when ctx ends
 // while it waits.
 func (db *DB) Lead(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	unlock, err := db.local.leaders.lock(ctx, name)
+	unlock, err := db.local.leaders.Lock(ctx, name)
 	if err != nil {
 		return nil
 	}
 	defer unlock()
 	return fn(ctx)
-}
-
-// keyedMutex is a set of mutexes by key, made on demand and forgotten when
-// free, whose Lock gives up when its context ends. The zero value is ready.
-type keyedMutex[K comparable] struct {
-	mu    sync.Mutex
-	locks map[K]*keyedLock
-}
-
-type keyedLock struct {
-	held  chan struct{} // holds a value while locked
-	users int           // holders and waiters
-}
-
-// lock waits until key is free or ctx ends, and returns the function that
-// frees it (once; later calls do nothing).
-func (m *keyedMutex[K]) lock(ctx context.Context, key K) (unlock func(), err error) {
-	m.mu.Lock()
-	if m.locks == nil {
-		m.locks = make(map[K]*keyedLock)
-	}
-	l := m.locks[key]
-	if l == nil {
-		l = &keyedLock{held: make(chan struct{}, 1)}
-		m.locks[key] = l
-	}
-	l.users++
-	m.mu.Unlock()
-	select {
-	case l.held <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-l.held; m.leave(key, l) }) }, nil
-	case <-ctx.Done():
-		m.leave(key, l)
-		return nil, ctx.Err()
-	}
-}
-
-func (m *keyedMutex[K]) leave(key K, l *keyedLock) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if l.users--; l.users == 0 {
-		delete(m.locks, key)
-	}
 }

@@ -215,75 +215,6 @@ func TestOpenLockedByAnotherProcess(t *testing.T) {
 	openAt(t, path, Options{LockTimeout: time.Second})
 }
 
-// TestCursorPersists checks platform cursors: unset is 0, the last write wins,
-// names are independent, and values survive a reopen.
-func TestCursorPersists(t *testing.T) {
-	ctx := context.Background()
-	db := openTest(t, Options{})
-	sets := []struct {
-		name string
-		v    int64
-	}{
-		{"telegram:offset", 41},
-		{"telegram:offset", 42},
-		{"slack:T01", -7},
-		{"big", 1<<63 - 1},
-	}
-	for _, s := range sets {
-		if err := db.SetCursor(ctx, s.name, s.v); err != nil {
-			t.Fatalf("SetCursor(%s, %d): %v", s.name, s.v, err)
-		}
-	}
-	db = reopen(t, db, Options{})
-	for _, tt := range []struct {
-		name string
-		want int64
-	}{
-		{"telegram:offset", 42},
-		{"slack:T01", -7},
-		{"big", 1<<63 - 1},
-		{"unset", 0},
-	} {
-		got, err := db.Cursor(ctx, tt.name)
-		if err != nil || got != tt.want {
-			t.Errorf("Cursor(%s) = %d, %v; want %d", tt.name, got, err, tt.want)
-		}
-	}
-}
-
-// TestFirstSeen checks deduplication: new, then seen, remembered across a
-// reopen, and new again once older than ttl.
-func TestFirstSeen(t *testing.T) {
-	ctx := context.Background()
-	db := openTest(t, Options{})
-	steps := []struct {
-		key    string
-		ttl    time.Duration
-		reopen bool          // close and reopen the store first
-		sleep  time.Duration // wait first
-		want   bool
-	}{
-		{key: "Ev1", ttl: time.Hour, want: true},
-		{key: "Ev1", ttl: time.Hour, want: false},
-		{key: "C1:1712345678.000100", ttl: time.Hour, want: true},
-		{key: "Ev1", ttl: time.Hour, reopen: true, want: false},
-		{key: "C1:1712345678.000100", ttl: time.Hour, want: false},
-		{key: "Ev2", ttl: time.Millisecond, want: true},
-		{key: "Ev2", ttl: time.Millisecond, sleep: 10 * time.Millisecond, want: true},
-		{key: "Ev2", ttl: time.Hour, want: false},
-	}
-	for i, s := range steps {
-		if s.reopen {
-			db = reopen(t, db, Options{})
-		}
-		time.Sleep(s.sleep)
-		got, err := db.FirstSeen(ctx, s.key, s.ttl)
-		if err != nil || got != s.want {
-			t.Errorf("step %d: FirstSeen(%q, %v) = %v, %v; want %v", i, s.key, s.ttl, got, err, s.want)
-		}
-	}
-}
-
 // TestFirstSeenPrunes checks that expired keys are deleted from both seen
 // buckets, so they do not grow without bound.
 func TestFirstSeenPrunes(t *testing.T) {
@@ -302,23 +233,6 @@ func TestFirstSeenPrunes(t *testing.T) {
 		if got := countKeys(t, db, name); got != 1 {
 			t.Errorf("bucket %s holds %d keys after pruning, want 1 (the new key)", name, got)
 		}
-	}
-}
-
-// TestFirstSeenTTLIsPerKey checks that a caller with a short ttl does not expire
-// the keys another caller stored for longer.
-func TestFirstSeenTTLIsPerKey(t *testing.T) {
-	ctx := context.Background()
-	db := openTest(t, Options{})
-	db.FirstSeen(ctx, "slack-event", time.Hour)
-	db.FirstSeen(ctx, "short", time.Millisecond)
-	time.Sleep(5 * time.Millisecond)
-	db.FirstSeen(ctx, "other-short", time.Millisecond) // prunes what expired
-	if first, err := db.FirstSeen(ctx, "slack-event", time.Hour); err != nil || first {
-		t.Errorf("the hour-long key was forgotten (first=%v, err=%v)", first, err)
-	}
-	if first, _ := db.FirstSeen(ctx, "short", time.Hour); !first {
-		t.Error("the expired short key is still remembered")
 	}
 }
 

@@ -27,7 +27,7 @@ func (s *Store) LockChat(ctx context.Context, chat conversation.ChatID) (unlock 
 	if err := s.live(ctx); err != nil {
 		return nil, err
 	}
-	unlockHere, err := s.chats.lock(ctx, chat)
+	unlockHere, err := s.chats.Lock(ctx, chat)
 	if err != nil {
 		return nil, err
 	}

@@ -137,7 +137,7 @@ type Store struct {
 
 	lease  *lease
 	events *broker
-	chats  keyedMutex[conversation.ChatID]
+	chats  store.KeyedMutex[conversation.ChatID]
 	guard  guard // guard.go
 
 	ctx    context.Context // ends at Close

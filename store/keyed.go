@@ -1,13 +1,14 @@
-package postgres
+package store
 
 import (
 	"context"
 	"sync"
 )
 
-// keyedMutex is a set of mutexes by key, made on demand and forgotten when
-// free, whose Lock gives up when its context ends. The zero value is ready.
-type keyedMutex[K comparable] struct {
+// KeyedMutex is a set of mutexes by key, made on demand and forgotten when
+// free, whose Lock gives up when its context ends. The zero value is ready. Both
+// stores queue a process's own callers of a chat or a leadership with it.
+type KeyedMutex[K comparable] struct {
 	mu    sync.Mutex
 	locks map[K]*keyedLock
 }
@@ -17,9 +18,9 @@ type keyedLock struct {
 	users int           // holders and waiters
 }
 
-// lock waits until key is free or ctx ends, and returns the function that
+// Lock waits until key is free or ctx ends, and returns the function that
 // frees it (once; later calls do nothing).
-func (m *keyedMutex[K]) lock(ctx context.Context, key K) (unlock func(), err error) {
+func (m *KeyedMutex[K]) Lock(ctx context.Context, key K) (unlock func(), err error) {
 	m.mu.Lock()
 	if m.locks == nil {
 		m.locks = make(map[K]*keyedLock)
@@ -41,7 +42,7 @@ func (m *keyedMutex[K]) lock(ctx context.Context, key K) (unlock func(), err err
 	}
 }
 
-func (m *keyedMutex[K]) leave(key K, l *keyedLock) {
+func (m *KeyedMutex[K]) leave(key K, l *keyedLock) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if l.users--; l.users == 0 {
