@@ -19,10 +19,12 @@ type incoming struct {
 	chat    conversation.ChatID
 	private bool
 	thread  int // the forum topic, 0 if none
-	// text is what to answer: the message (or photo caption) without the bot's
-	// mention, commands without "@botname".
+	// text is what to answer: the message (or a file's caption) without the
+	// bot's mention, commands without "@botname".
 	text string
-	// media names what the message holds when there is no text to answer ("stickers").
+	// file is the photo, voice note or file the message brings for the model.
+	file fileRef
+	// media names what the message holds that the bot does not read ("stickers").
 	media string
 	// userName is the speaker's display name in groups.
 	userName string
@@ -42,8 +44,8 @@ func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
 	if text == "" {
 		text, ents = m.Caption, m.CaptionEntities
 	}
-	media := mediaKind(m)
-	if text == "" && media == "" {
+	media, file := mediaKind(m), fileOf(m)
+	if text == "" && media == "" && file.what == "" {
 		return in, false // a service message: members joined, a title changed, ...
 	}
 	text, called, forOther := b.stripBot(text, ents)
@@ -53,11 +55,8 @@ func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
 	if !in.private && !called && !b.repliesToBot(m) && !conversation.IsCommand(text) {
 		return in, false
 	}
-	in.msg, in.text = m, text
-	if media != "" && (len(m.Photo) == 0 || m.Caption == "") {
-		in.media = media // a photo with a caption is answered from the caption
-	}
-	if in.text == "" && in.media == "" {
+	in.msg, in.text, in.media, in.file = m, text, media, file
+	if in.text == "" && in.media == "" && in.file.what == "" {
 		in.text = "/" + conversation.CommandHelp // just "@bot"
 	}
 	in.chat, in.thread = chatOf(m)
@@ -74,31 +73,6 @@ func chatOf(m *models.Message) (conversation.ChatID, int) {
 		return conversation.ChatID(fmt.Sprintf("telegram:%d:%d", m.Chat.ID, m.MessageThreadID)), m.MessageThreadID
 	}
 	return conversation.ChatID(fmt.Sprintf("telegram:%d", m.Chat.ID)), 0
-}
-
-// mediaKind names what a message without text holds, "" for service messages.
-func mediaKind(m *models.Message) string {
-	switch {
-	case len(m.Photo) > 0:
-		return "photos"
-	case m.Sticker != nil:
-		return "stickers"
-	case m.Voice != nil:
-		return "voice messages"
-	case m.Audio != nil:
-		return "audio files"
-	case m.VideoNote != nil:
-		return "video messages"
-	case m.Video != nil:
-		return "videos"
-	case m.Animation != nil:
-		return "GIFs"
-	case m.Document != nil:
-		return "files"
-	case m.Contact != nil, m.Location != nil, m.Venue != nil, m.Poll != nil, m.Dice != nil, m.Story != nil:
-		return "this kind of message"
-	}
-	return ""
 }
 
 func displayName(u *models.User) string {
@@ -170,10 +144,8 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 	case !b.allowedUsers[m.From.ID] && !b.allowedChats[m.Chat.ID]:
 		run = func() { b.deny(ctx, in) }
 	case in.media != "":
-		run = func() {
-			b.notify(ctx, in, fmt.Sprintf("I can't read %s. I understand text messages, and the caption of a photo.", in.media))
-		}
-	case conversation.IsCommand(in.text):
+		run = func() { b.notify(ctx, in, cantReadText(in.media)) }
+	case conversation.IsCommand(in.text) && !isTurnCommand(in.text):
 		run = func() { _ = b.answer(ctx, in, turn{}) } // commands are answered at once
 	default:
 		t := b.order.join(in.chat)
@@ -192,9 +164,20 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 	}()
 }
 
+// isTurnCommand reports whether text is a command the engine runs as a turn of
+// its chat, in order with the chat's messages (/image), rather than at once.
+func isTurnCommand(text string) bool {
+	word, _, _ := strings.Cut(strings.TrimSpace(text), " ")
+	word, _, _ = strings.Cut(word, "\n")
+	word, _, _ = strings.Cut(strings.TrimPrefix(word, "/"), "@")
+	return strings.EqualFold(word, conversation.CommandImage)
+}
+
 // answer hands in to the engine and returns when the reply is finished. t is its
-// place in the chat's order (the zero turn for commands, which keep none). The
-// error, already logged, is the engine's.
+// place in the chat's order (the zero turn for commands, which keep none). A
+// message's file is downloaded first (typing shows meanwhile); a file the bot
+// cannot take gets a note instead of the engine's answer. The error, already
+// logged, is the engine's or the note's.
 func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 	every := b.opt.EditEvery
 	if !in.private {
@@ -204,18 +187,39 @@ func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 	if t.started != nil {
 		r.started = t.started
 	}
-	defer r.stopTyping()
-	if t.entering != nil {
-		t.entering()
-	}
-	err := b.handler.Handle(ctx, conversation.Request{
+	defer func() { r.stopTyping() }() // Drawing may have replaced it
+	req := conversation.Request{
 		Chat:        in.chat,
 		UserID:      fmt.Sprintf("telegram:%d", in.msg.From.ID),
 		UserName:    in.userName,
 		Text:        in.text,
+		Private:     in.private,
 		Reply:       r,
 		UpdateEvery: every,
-	})
+	}
+	var err error
+	if in.file.what != "" && !conversation.IsCommand(in.text) {
+		att, note, release := b.fetch(ctx, in.file)
+		defer release() // the file's memory is held until its answer is done
+		if note != "" {
+			if t.entering != nil {
+				t.entering()
+			}
+			err = b.finishNote(ctx, r, note)
+			if t.done != nil {
+				t.done()
+			}
+			if err != nil {
+				b.log.Warn("telegram: file note", "chat", in.chat, "err", b.red.err(err))
+			}
+			return err
+		}
+		req.Files = []conversation.Attachment{att}
+	}
+	if t.entering != nil {
+		t.entering()
+	}
+	err = b.handler.Handle(ctx, req)
 	if t.done != nil {
 		t.done()
 	}

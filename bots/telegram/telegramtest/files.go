@@ -50,8 +50,8 @@ type Media struct {
 	// Data are the file's bytes. The fake keeps the slice, without a copy: it
 	// must not change while the fake serves it.
 	Data []byte
-	// NoSize leaves file_size out of the message, as Telegram may; getFile
-	// still tells it.
+	// NoSize leaves file_size out of the message and of getFile's answer, as
+	// Telegram may (it is optional in both).
 	NoSize bool
 }
 
@@ -83,6 +83,7 @@ type storedFile struct {
 	id, unique string
 	path       string // file_path: "photos/file_3.jpg"
 	data       []byte
+	noSize     bool // getFile leaves file_size out
 }
 
 // folders are where Telegram's file paths put each kind of file.
@@ -129,6 +130,7 @@ func (s *Server) attachFile(m *Message, md *Media) {
 		thumbData := []byte("a 90-pixel thumbnail of another photo")
 		thumb := s.addFile("photo", "", thumbData)
 		full := s.addFile("photo", "", md.Data)
+		thumb.noSize, full.noSize = md.NoSize, md.NoSize
 		m.Photo = []PhotoSize{
 			{FileID: thumb.id, FileUniqueID: thumb.unique, Width: tw, Height: th, FileSize: size(thumbData)},
 			{FileID: full.id, FileUniqueID: full.unique, Width: w, Height: h, FileSize: size(md.Data)},
@@ -136,6 +138,7 @@ func (s *Server) attachFile(m *Message, md *Media) {
 		return
 	}
 	f := s.addFile(md.Kind, md.Name, md.Data)
+	f.noSize = md.NoSize
 	file := &File{FileID: f.id, FileUniqueID: f.unique, FileName: md.Name, MimeType: md.MIME, FileSize: size(md.Data)}
 	switch md.Kind {
 	case "voice":
@@ -181,7 +184,11 @@ func (s *Server) getFile(_ context.Context, p params) (any, *APIError) {
 	case len(f.data) > MaxDownloadSize:
 		return nil, BadRequest(FileTooBig)
 	}
-	return FileInfo{FileID: f.id, FileUniqueID: f.unique, FileSize: int64(len(f.data)), FilePath: f.path}, nil
+	info := FileInfo{FileID: f.id, FileUniqueID: f.unique, FileSize: int64(len(f.data)), FilePath: f.path}
+	if f.noSize {
+		info.FileSize = 0
+	}
+	return info, nil
 }
 
 // Download is one request for a file at /file/bot<token>/<file_path>.
