@@ -20,9 +20,9 @@ import (
 // (getFile): 20 MB.
 const DefaultMaxFileBytes = 20 << 20
 
-// filesAtOnce is how many files of the largest size the bot holds at once by
-// default (Options.FileMemory).
-const filesAtOnce = 4
+// largestFilesAtOnce is how many files of the largest size the bot holds at
+// once by default (Options.FileMemory).
+const largestFilesAtOnce = 2
 
 // Downloads: a failed one is tried once more after downloadRetryWait; each try
 // asks getFile afresh (a file_path is valid for an hour).

@@ -409,7 +409,7 @@ func TestFileMemoryBoundsDownloads(t *testing.T) {
 		o.AllowedUserIDs = ids
 		o.MaxFileBytes, o.FileMemory = size, 2*size
 	}))
-	h.tg.SetDownloadDelay(50 * time.Millisecond)
+	h.tg.SetDownloadDelay(200 * time.Millisecond)
 	for _, u := range users {
 		h.tg.Inject(telegramtest.Incoming{From: u, Media: telegramtest.Photo(pic), Caption: "hi " + u.FirstName})
 	}

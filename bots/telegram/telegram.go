@@ -87,8 +87,11 @@ type Options struct {
 	MaxFileBytes int64
 	// FileMemory bounds the bytes of the files the bot holds at once, from
 	// before their download to the end of their answer: a file waits for room
-	// before it is downloaded. Default four files of MaxFileBytes; never less
-	// than one.
+	// before it is downloaded. Answering a file takes several times its size
+	// (its base64 for the model, the request), so this bounds the memory that
+	// files take however many arrive at once. Default twice MaxFileBytes (two
+	// files of the largest size, four 10 MB photos, many ordinary ones); never
+	// less than MaxFileBytes.
 	FileMemory int64
 	// DownloadClient downloads files; default HTTPClient.
 	DownloadClient *http.Client
@@ -124,7 +127,7 @@ func (o *Options) setDefaults() {
 		o.MaxFileBytes = DefaultMaxFileBytes
 	}
 	if o.FileMemory <= 0 {
-		o.FileMemory = filesAtOnce * o.MaxFileBytes
+		o.FileMemory = largestFilesAtOnce * o.MaxFileBytes
 	}
 	o.FileMemory = max(o.FileMemory, o.MaxFileBytes)
 	if o.DownloadClient == nil {
