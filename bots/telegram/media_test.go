@@ -238,6 +238,24 @@ func TestDownloadFailures(t *testing.T) {
 	checkHTML(t, msgs)
 }
 
+// failingTransport fails every request as a broken network does: its error
+// quotes the URL, which holds the bot token.
+type failingTransport struct{}
+
+func (failingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return nil, fmt.Errorf("dial %s: connection refused", req.URL)
+}
+
+func TestDownloadErrorsHideTheToken(t *testing.T) {
+	h := newHarness(t, adapter(func(o *telegram.Options) { o.DownloadClient = &http.Client{Transport: failingTransport{}} }))
+	h.tg.Inject(telegramtest.Incoming{From: alice, Media: telegramtest.Photo(jpegOf(t, 32, 32, 2))})
+	h.waitReply(alice.ID, 1, "I could not get your photo from Telegram")
+	if !strings.Contains(h.logs.String(), "download failed") || !strings.Contains(h.logs.String(), conversation.Redacted) {
+		t.Errorf("the failure is not logged with the token redacted:\n%s", h.logs.String())
+	}
+	// (The harness fails the test if the token appears in the logs.)
+}
+
 func TestVoiceTranscribedAndAnswered(t *testing.T) {
 	h := newHarness(t)
 	ogg := []byte("OggS\x00\x02 a voice note of a few seconds")
@@ -315,6 +333,11 @@ func TestImageCommand(t *testing.T) {
 	h.waitFor("the group's picture", func() bool { return len(h.tg.Uploads(club.ID)) == 1 })
 	if got := h.tg.Uploads(club.ID)[0]; got.ReplyTo != m.MessageID || got.Caption != "🎨 a cat" {
 		t.Errorf("group picture replies to %d with %q, want the command %d", got.ReplyTo, got.Caption, m.MessageID)
+	}
+	h.tg.Inject(telegramtest.Incoming{From: alice, Chat: forum, ThreadID: 7, Text: "/image a map"})
+	h.waitFor("the topic's picture", func() bool { return len(h.tg.Uploads(forum.ID)) == 1 })
+	if got := h.tg.Uploads(forum.ID)[0]; got.ThreadID != 7 {
+		t.Errorf("the picture went to topic %d, want 7", got.ThreadID)
 	}
 	h.say(bob, club, "@"+h.tg.Bot.Username+" make it bigger")
 	h.waitReply(club.ID, 2, "make it bigger")
