@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-telegram/bot"
@@ -109,6 +110,7 @@ const (
 	downloadFailedText = "I could not get your %s from Telegram. Please send it again."
 	tooLargeText       = "Your %s is too large for me (%s): I read files up to %s. Please send a smaller one."
 	tooLargeForBots    = "Your %s is too large for me: Telegram lets bots download files up to 20 MB. Please send a smaller one."
+	tooMuchText        = "Your %d %s are too large together for me (%s): I read up to %s at once. Please send fewer at a time."
 )
 
 // tooBigError is a file over MaxFileBytes, or over what Telegram lets bots
@@ -128,35 +130,73 @@ func (e *tooBigError) Error() string {
 	return "file too big"
 }
 
-// fetch gets in's file for the engine: it refuses a file over MaxFileBytes
-// without downloading it, waits for room in FileMemory, then downloads it,
-// trying twice. It returns the attachment, or else the note to answer with.
-// release gives the file's memory back: call it once the answer is done.
+// fetch gets a message's files (several for an album) for the engine: it
+// refuses a file over MaxFileBytes without downloading anything, waits for room
+// in FileMemory for all of them at once, then downloads each, trying twice. It
+// returns the attachments, in order, or else the note to answer with. release
+// gives the files' memory back: call it once the answer is done.
 //
 // A file the engine could only refuse (a zip, an executable: what
 // conversation.Classify calls "other" by its name and type alone) is not
 // downloaded: the engine gets it without its bytes and answers with its note
 // on what the bot reads.
-func (b *Bot) fetch(ctx context.Context, f fileRef) (att conversation.Attachment, note string, release func()) {
+func (b *Bot) fetch(ctx context.Context, files []fileRef) (atts []conversation.Attachment, note string, release func()) {
 	release = func() {}
 	limit := b.opt.MaxFileBytes
-	if f.size > limit {
-		b.log.Info("telegram: file too large", "size", f.size, "limit", limit)
-		return att, fmt.Sprintf(tooLargeText, f.what, sizeText(f.size), sizeText(limit)), release
+	atts = make([]conversation.Attachment, len(files))
+	held := make([]int64, len(files)) // the room each file takes; 0: not downloaded
+	var total int64
+	for i, f := range files {
+		switch {
+		case f.size > limit:
+			b.log.Info("telegram: file too large", "size", f.size, "limit", limit)
+			return nil, fmt.Sprintf(tooLargeText, f.what, sizeText(f.size), sizeText(limit)), release
+		case !strings.HasPrefix(strings.ToLower(f.mime), "image/") &&
+			conversation.Classify(f.name, f.mime, nil) == conversation.AttachOther:
+			atts[i] = conversation.NewAttachment(f.name, f.mime, nil)
+			continue
+		}
+		held[i] = f.size
+		if held[i] <= 0 {
+			held[i] = limit // unknown: room for the largest, given back after the download
+		}
+		total += held[i]
 	}
-	if !strings.HasPrefix(strings.ToLower(f.mime), "image/") &&
-		conversation.Classify(f.name, f.mime, nil) == conversation.AttachOther {
-		return conversation.NewAttachment(f.name, f.mime, nil), "", release
+	if total > b.opt.FileMemory {
+		what := files[0].what + "s"
+		for _, f := range files {
+			if f.what != files[0].what {
+				what = "files"
+			}
+		}
+		return nil, fmt.Sprintf(tooMuchText, len(files), what, sizeText(total), sizeText(b.opt.FileMemory)), release
 	}
-	held := f.size
-	if held <= 0 {
-		held = limit // unknown: room for the largest, given back after the download
+	if err := b.files.Acquire(ctx, total); err != nil {
+		return nil, fmt.Sprintf(downloadFailedText, files[0].what), release
 	}
-	if err := b.files.Acquire(ctx, held); err != nil {
-		return att, fmt.Sprintf(downloadFailedText, f.what), release
+	var once sync.Once
+	release = func() { once.Do(func() { b.files.Release(total) }) }
+	for i, f := range files {
+		if held[i] == 0 {
+			continue
+		}
+		data, note := b.fetchOne(ctx, f)
+		if note != "" {
+			return nil, note, release
+		}
+		if spare := held[i] - int64(len(data)); spare > 0 {
+			b.files.Release(spare)
+			total -= spare
+		}
+		atts[i] = conversation.NewAttachment(f.name, f.mime, data)
 	}
-	release = func() { b.files.Release(held) }
-	var data []byte
+	return atts, "", release
+}
+
+// fetchOne downloads f, trying twice; it returns its bytes, or else the note to
+// answer with.
+func (b *Bot) fetchOne(ctx context.Context, f fileRef) (data []byte, note string) {
+	limit := b.opt.MaxFileBytes
 	var err error
 	var tooBig *tooBigError
 	for try := 1; ; try++ {
@@ -170,22 +210,18 @@ func (b *Bot) fetch(ctx context.Context, f fileRef) (att conversation.Attachment
 	case tooBig != nil:
 		b.log.Info("telegram: file too large", "file", f.what, "err", err)
 		if tooBig.telegram {
-			return att, fmt.Sprintf(tooLargeForBots, f.what), release
+			return nil, fmt.Sprintf(tooLargeForBots, f.what)
 		}
 		size := "over " + sizeText(limit)
 		if tooBig.size > 0 {
 			size = sizeText(tooBig.size)
 		}
-		return att, fmt.Sprintf(tooLargeText, f.what, size, sizeText(limit)), release
+		return nil, fmt.Sprintf(tooLargeText, f.what, size, sizeText(limit))
 	case err != nil:
 		b.log.Warn("telegram: download failed", "file", f.what, "tries", downloadTries, "err", err)
-		return att, fmt.Sprintf(downloadFailedText, f.what), release
+		return nil, fmt.Sprintf(downloadFailedText, f.what)
 	}
-	if spare := held - int64(len(data)); spare > 0 {
-		b.files.Release(spare)
-		held = int64(len(data))
-	}
-	return conversation.NewAttachment(f.name, f.mime, data), "", release
+	return data, ""
 }
 
 // download asks getFile for the file's path and downloads it from

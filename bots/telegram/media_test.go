@@ -461,3 +461,65 @@ func someUsers(n int) ([]telegramtest.User, []int64) {
 	}
 	return users, ids
 }
+
+func TestAlbumAnsweredAsOneMessage(t *testing.T) {
+	h := newHarness(t)
+	pics := [][]byte{jpegOf(t, 40, 30, 1), jpegOf(t, 40, 30, 2), jpegOf(t, 40, 30, 3)}
+	for i, pic := range pics {
+		in := telegramtest.Incoming{From: alice, Media: telegramtest.Photo(pic), MediaGroupID: "album-1"}
+		if i == 0 {
+			in.Caption = "which one is best?"
+		}
+		h.tg.Inject(in)
+	}
+	h.waitReply(alice.ID, 1, "You said: which one is best?")
+	h.say(alice, telegramtest.Chat{}, "thanks")
+	h.waitReply(alice.ID, 2, "You said: thanks")
+	reqs := h.ai.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d model calls, want one for the album and one for the next message", len(reqs))
+	}
+	got := lastUser(t, reqs[0])
+	if len(got.Images) != 3 {
+		t.Fatalf("the album reached the model with %d images, want 3", len(got.Images))
+	}
+	for i, pic := range pics {
+		if got.Images[i] != dataURL("image/jpeg", pic) {
+			t.Errorf("image %d is not the album's photo %d", i, i)
+		}
+	}
+	if n := len(live(h.tg.BotMessages(alice.ID))); n != 2 {
+		t.Errorf("%d bot messages, want one answer for the album and one for the next message", n)
+	}
+
+	// In a group, the caption's mention calls the bot for the whole album.
+	me := "@" + h.tg.Bot.Username
+	first := h.tg.Inject(telegramtest.Incoming{From: bob, Chat: club, Media: telegramtest.Photo(pics[0]),
+		Caption: me + " compare these", MediaGroupID: "album-2"})
+	h.tg.Inject(telegramtest.Incoming{From: bob, Chat: club, Media: telegramtest.Photo(pics[1]), MediaGroupID: "album-2"})
+	msgs := h.waitReply(club.ID, 1, "You said: Bob: compare these")
+	if msgs[0].ReplyTo != first.MessageID {
+		t.Errorf("the answer quotes %d, want the album's first message %d", msgs[0].ReplyTo, first.MessageID)
+	}
+	if got := lastUser(t, h.ai.Requests()[2]); len(got.Images) != 2 {
+		t.Errorf("the group's album reached the model with %d images, want 2", len(got.Images))
+	}
+}
+
+func TestAlbumTooLargeTogether(t *testing.T) {
+	const size = 300 << 10
+	h := newHarness(t, adapter(func(o *telegram.Options) { o.MaxFileBytes, o.FileMemory = size, 2*size }))
+	for range 3 {
+		h.tg.Inject(telegramtest.Incoming{From: alice, Media: telegramtest.Photo(paddedJPEG(t, size)), MediaGroupID: "big"})
+	}
+	msgs := h.waitReply(alice.ID, 1, "too large together")
+	if text := msgs[0].Last().Text; !strings.Contains(text, "Your 3 photos") || !strings.Contains(text, "600 KB at once") {
+		t.Errorf("note = %q", text)
+	}
+	if n := len(h.tg.CallsTo("getFile")); n != 0 {
+		t.Errorf("getFile called %d times, want none", n)
+	}
+	// The bot goes on serving, with its memory for files given back.
+	h.tg.Inject(telegramtest.Incoming{From: alice, Media: telegramtest.Photo(paddedJPEG(t, size)), Caption: "one"})
+	h.waitReply(alice.ID, 2, "You said: one")
+}

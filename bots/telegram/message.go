@@ -22,8 +22,9 @@ type incoming struct {
 	// text is what to answer: the message (or a file's caption) without the
 	// bot's mention, commands without "@botname".
 	text string
-	// file is the photo, voice note or file the message brings for the model.
-	file fileRef
+	// files are the photo, voice note or file the message brings for the model
+	// (an album's photos and files, gathered).
+	files []fileRef
 	// media names what the message holds that the bot does not read ("stickers").
 	media string
 	// userName is the speaker's display name in groups.
@@ -55,8 +56,11 @@ func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
 	if !in.private && !called && !b.repliesToBot(m) && !conversation.IsCommand(text) {
 		return in, false
 	}
-	in.msg, in.text, in.media, in.file = m, text, media, file
-	if in.text == "" && in.media == "" && in.file.what == "" {
+	in.msg, in.text, in.media = m, text, media
+	if file.what != "" {
+		in.files = []fileRef{file}
+	}
+	if in.text == "" && in.media == "" && len(in.files) == 0 {
 		in.text = "/" + conversation.CommandHelp // just "@bot"
 	}
 	in.chat, in.thread = chatOf(m)
@@ -133,8 +137,12 @@ func (b *Bot) stripBot(text string, ents []models.MessageEntity) (out string, ca
 
 // dispatch decides what to do with m, in update order, and does it in a goroutine
 // of its own: a refusal for strangers, a note for what the bot cannot read, else the
-// engine's answer. Messages of a chat enter the engine in the order they came.
+// engine's answer. Messages of a chat enter the engine in the order they came. The
+// parts of an album are gathered and answered as one message.
 func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
+	if b.albums.add(m, b) {
+		return // a further part of an album being gathered
+	}
 	in, ok := b.classify(m)
 	if !ok {
 		return
@@ -149,13 +157,24 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 		run = func() { _ = b.answer(ctx, in, turn{}) } // commands are answered at once
 	default:
 		t := b.order.join(in.chat)
-		run = func() {
+		answer := func(in incoming) {
 			defer t.done()
 			if t.wait != nil {
 				<-t.wait
 			}
 			_ = b.answer(ctx, in, t)
 		}
+		if m.MediaGroupID != "" && len(in.files) > 0 && !conversation.IsCommand(in.text) {
+			// The first part of an album: its other parts follow in the next
+			// updates; all are answered as one message, in this one's place.
+			b.handlers.Add(1)
+			b.albums.start(m.MediaGroupID, in, func(in incoming) {
+				defer b.handlers.Done()
+				answer(in)
+			})
+			return
+		}
+		run = func() { answer(in) }
 	}
 	b.handlers.Add(1)
 	go func() {
@@ -198,8 +217,8 @@ func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 		UpdateEvery: every,
 	}
 	var err error
-	if in.file.what != "" && !conversation.IsCommand(in.text) {
-		att, note, release := b.fetch(ctx, in.file)
+	if len(in.files) > 0 && !conversation.IsCommand(in.text) {
+		atts, note, release := b.fetch(ctx, in.files)
 		defer release() // the file's memory is held until its answer is done
 		if note != "" {
 			if t.entering != nil {
@@ -214,7 +233,7 @@ func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 			}
 			return err
 		}
-		req.Files = []conversation.Attachment{att}
+		req.Files = atts
 	}
 	if t.entering != nil {
 		t.entering()

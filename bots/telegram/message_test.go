@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestClassify(t *testing.T) {
 		name string
 		msg  models.Message
 		ok   bool
-		want incoming // chat, thread, text, file, media, userName are compared
+		want incoming // chat, thread, text, files, media, userName are compared
 	}{
 		{"private text", models.Message{Chat: private, Text: "hi"}, true,
 			incoming{chat: "telegram:1001", text: "hi"}},
@@ -62,21 +63,21 @@ func TestClassify(t *testing.T) {
 		{"sticker", models.Message{Chat: private, Sticker: &models.Sticker{}}, true,
 			incoming{chat: "telegram:1001", media: "stickers"}},
 		{"photo with caption", models.Message{Chat: private, Photo: photo, Caption: "what is it?"}, true,
-			incoming{chat: "telegram:1001", text: "what is it?", file: largest}},
+			incoming{chat: "telegram:1001", text: "what is it?", files: []fileRef{largest}}},
 		{"photo without caption", models.Message{Chat: private, Photo: photo}, true,
-			incoming{chat: "telegram:1001", file: largest}},
+			incoming{chat: "telegram:1001", files: []fileRef{largest}}},
 		{"file with caption", models.Message{Chat: private, Document: &models.Document{FileID: "D", FileName: "a.pdf",
 			MimeType: "application/pdf", FileSize: 900}, Caption: "read this"}, true,
-			incoming{chat: "telegram:1001", text: "read this", file: fileRef{id: "D", size: 900, name: "a.pdf",
-				mime: "application/pdf", what: "file"}}},
+			incoming{chat: "telegram:1001", text: "read this", files: []fileRef{{id: "D", size: 900, name: "a.pdf",
+				mime: "application/pdf", what: "file"}}}},
 		{"file without a name", models.Message{Chat: private, Document: &models.Document{FileID: "D"}}, true,
-			incoming{chat: "telegram:1001", file: fileRef{id: "D", name: "file", what: "file"}}},
+			incoming{chat: "telegram:1001", files: []fileRef{{id: "D", name: "file", what: "file"}}}},
 		{"voice", models.Message{Chat: private, Voice: &models.Voice{FileID: "V", FileSize: 5000}}, true,
-			incoming{chat: "telegram:1001", file: fileRef{id: "V", size: 5000, name: "voice.ogg", mime: "audio/ogg", what: "voice message"}}},
+			incoming{chat: "telegram:1001", files: []fileRef{{id: "V", size: 5000, name: "voice.ogg", mime: "audio/ogg", what: "voice message"}}}},
 		{"audio", models.Message{Chat: private, Audio: &models.Audio{FileID: "A", FileName: "song.mp3", MimeType: "audio/mpeg"}}, true,
-			incoming{chat: "telegram:1001", file: fileRef{id: "A", name: "song.mp3", mime: "audio/mpeg", what: "audio file"}}},
+			incoming{chat: "telegram:1001", files: []fileRef{{id: "A", name: "song.mp3", mime: "audio/mpeg", what: "audio file"}}}},
 		{"video note", models.Message{Chat: private, VideoNote: &models.VideoNote{FileID: "N", FileSize: 7}}, true,
-			incoming{chat: "telegram:1001", file: fileRef{id: "N", size: 7, name: "video_note.mp4", mime: "video/mp4", what: "video message"}}},
+			incoming{chat: "telegram:1001", files: []fileRef{{id: "N", size: 7, name: "video_note.mp4", mime: "video/mp4", what: "video message"}}}},
 		{"video", models.Message{Chat: private, Video: &models.Video{FileID: "W"}, Caption: "look"}, true,
 			incoming{chat: "telegram:1001", text: "look", media: "videos"}},
 		{"video as a file", models.Message{Chat: private, Document: &models.Document{FileID: "W", MimeType: "video/mp4"}}, true,
@@ -84,10 +85,10 @@ func TestClassify(t *testing.T) {
 		{"GIF (an animation and a document)", models.Message{Chat: private, Animation: &models.Animation{FileID: "G"},
 			Document: &models.Document{FileID: "G", MimeType: "video/mp4"}}, true, incoming{chat: "telegram:1001", media: "GIFs"}},
 		{"caption mention in a group", models.Message{Chat: group, Photo: photo, Caption: "@test_bot what?",
-			CaptionEntities: mention(0, 9)}, true, incoming{chat: "telegram:-100", text: "what?", userName: "Alice Smith", file: largest}},
+			CaptionEntities: mention(0, 9)}, true, incoming{chat: "telegram:-100", text: "what?", userName: "Alice Smith", files: []fileRef{largest}}},
 		{"photo in a group without mention", models.Message{Chat: group, Photo: photo, Caption: "look at this"}, false, incoming{}},
 		{"photo in a group replying to the bot", models.Message{Chat: group, Photo: photo, ReplyToMessage: botMsg}, true,
-			incoming{chat: "telegram:-100", userName: "Alice Smith", file: largest}},
+			incoming{chat: "telegram:-100", userName: "Alice Smith", files: []fileRef{largest}}},
 		{"service message", models.Message{Chat: group, NewChatMembers: []models.User{*alice}}, false, incoming{}},
 		{"channel", models.Message{Chat: models.Chat{ID: -200, Type: models.ChatTypeChannel}, Text: "post"}, false, incoming{}},
 	}
@@ -103,7 +104,7 @@ func TestClassify(t *testing.T) {
 				return
 			}
 			got.msg, got.private = nil, false
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})

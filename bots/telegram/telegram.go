@@ -198,6 +198,7 @@ type Bot struct {
 	order        *chatOrder
 	presses      *chatLocks
 	files        *semaphore.Weighted // FileMemory: the bytes of the files held
+	albums       albums
 
 	handlers  sync.WaitGroup // running message handlers
 	draftSeq  atomic.Int64

@@ -91,6 +91,7 @@ type Message struct {
 	Animation       *File           `json:"animation,omitempty"`
 	Document        *File           `json:"document,omitempty"`
 	Caption         string          `json:"caption,omitempty"`
+	MediaGroupID    string          `json:"media_group_id,omitempty"` // the album the photo or file belongs to
 	CaptionEntities []MessageEntity `json:"caption_entities,omitempty"`
 	NewChatMembers  []User          `json:"new_chat_members,omitempty"`
 	NewChatTitle    string          `json:"new_chat_title,omitempty"`

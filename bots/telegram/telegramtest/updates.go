@@ -33,6 +33,9 @@ type Incoming struct {
 	// the place of the flags above.
 	Media   *Media
 	Caption string
+	// MediaGroupID puts the message in an album: the messages of one album
+	// share it (Telegram sends each photo or file of an album as a message).
+	MediaGroupID string
 	// NewChatMembers makes a service message.
 	NewChatMembers []User
 	// Edit, when not 0, sends an edited_message update for that message id.
@@ -62,7 +65,7 @@ func (s *Server) Inject(in Incoming) Message {
 	c := s.chat(in.Chat)
 	from := in.From
 	m := Message{Date: time.Now().Unix(), Chat: c.chat, From: &from, Text: in.Text, Entities: in.Entities,
-		Caption: in.Caption, NewChatMembers: in.NewChatMembers}
+		Caption: in.Caption, NewChatMembers: in.NewChatMembers, MediaGroupID: in.MediaGroupID}
 	if in.Text != "" && in.Entities == nil {
 		m.Entities = findEntities(in.Text)
 	}
