@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"image"
+	goimage "image"
 	"image/jpeg"
 	"io"
 	"log/slog"
@@ -104,7 +104,7 @@ func TestServeTelegramMedia(t *testing.T) {
 func tinyJPEG(t *testing.T) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := jpeg.Encode(&b, image.NewGray(image.Rect(0, 0, 8, 8)), nil); err != nil {
+	if err := jpeg.Encode(&b, goimage.NewGray(goimage.Rect(0, 0, 8, 8)), nil); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
