@@ -180,6 +180,7 @@ func (b *Bot) refreshMenu(ctx context.Context, in incoming, menuID int) {
 		UserID:   fmt.Sprintf("telegram:%d", in.msg.From.ID),
 		UserName: in.userName,
 		Text:     "/" + menu,
+		Private:  in.private,
 		Reply:    menuReply{r},
 	})
 	if err != nil && !errors.Is(err, conversation.ErrClosed) {

@@ -95,8 +95,8 @@ func TestNonTextMessages(t *testing.T) {
 	h := newHarness(t)
 	h.tg.Inject(telegramtest.Incoming{From: alice, Sticker: true})
 	h.waitReply(alice.ID, 1, "I can't read stickers")
-	h.tg.Inject(telegramtest.Incoming{From: alice, Voice: true})
-	h.waitReply(alice.ID, 2, "I can't read voice messages")
+	h.tg.Inject(telegramtest.Incoming{From: alice, Media: telegramtest.Video([]byte("not read")), Caption: "what happens?"})
+	h.waitReply(alice.ID, 2, "I can't read videos")
 	h.tg.Inject(telegramtest.Incoming{From: alice, Photo: true, Caption: "what is in this photo?"})
 	h.waitReply(alice.ID, 3, "You said: what is in this photo?")
 

@@ -64,7 +64,8 @@ type harness struct {
 	// modelHTTP, when set, carries the model's requests.
 	modelHTTP *http.Client
 	// model and config tune the model client and the engine (the harness sets
-	// the addresses, the store and the logger).
+	// the addresses, the store, the logger, and unless set the transcriber, the
+	// image maker and the usage log).
 	model  openai.Options
 	config conversation.Config
 	// wrap, when set, wraps the engine as the adapter's handler.
@@ -141,6 +142,15 @@ func (h *harness) start() {
 	model := openai.New(mo)
 	cfg := h.config
 	cfg.Logger, cfg.Settings = h.opt.Logger, db
+	if cfg.Transcriber == nil {
+		cfg.Transcriber = model
+	}
+	if cfg.Images == nil {
+		cfg.Images = model
+	}
+	if cfg.Usage == nil {
+		cfg.Usage = db // /usage, and the daily pictures
+	}
 	h.db = db
 	h.engine = conversation.New(cfg, db, model, tokens)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -19,10 +19,13 @@ type incoming struct {
 	chat    conversation.ChatID
 	private bool
 	thread  int // the forum topic, 0 if none
-	// text is what to answer: the message (or photo caption) without the bot's
-	// mention, commands without "@botname".
+	// text is what to answer: the message (or a file's caption) without the
+	// bot's mention, commands without "@botname".
 	text string
-	// media names what the message holds when there is no text to answer ("stickers").
+	// files are the photo, voice note or file the message brings for the model
+	// (an album's photos and files, gathered).
+	files []fileRef
+	// media names what the message holds that the bot does not read ("stickers").
 	media string
 	// userName is the speaker's display name in groups.
 	userName string
@@ -42,8 +45,8 @@ func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
 	if text == "" {
 		text, ents = m.Caption, m.CaptionEntities
 	}
-	media := mediaKind(m)
-	if text == "" && media == "" {
+	media, file := mediaKind(m), fileOf(m)
+	if text == "" && media == "" && file.what == "" {
 		return in, false // a service message: members joined, a title changed, ...
 	}
 	text, called, forOther := b.stripBot(text, ents)
@@ -53,11 +56,11 @@ func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
 	if !in.private && !called && !b.repliesToBot(m) && !conversation.IsCommand(text) {
 		return in, false
 	}
-	in.msg, in.text = m, text
-	if media != "" && (len(m.Photo) == 0 || m.Caption == "") {
-		in.media = media // a photo with a caption is answered from the caption
+	in.msg, in.text, in.media = m, text, media
+	if file.what != "" {
+		in.files = []fileRef{file}
 	}
-	if in.text == "" && in.media == "" {
+	if in.text == "" && in.media == "" && len(in.files) == 0 {
 		in.text = "/" + conversation.CommandHelp // just "@bot"
 	}
 	in.chat, in.thread = chatOf(m)
@@ -74,31 +77,6 @@ func chatOf(m *models.Message) (conversation.ChatID, int) {
 		return conversation.ChatID(fmt.Sprintf("telegram:%d:%d", m.Chat.ID, m.MessageThreadID)), m.MessageThreadID
 	}
 	return conversation.ChatID(fmt.Sprintf("telegram:%d", m.Chat.ID)), 0
-}
-
-// mediaKind names what a message without text holds, "" for service messages.
-func mediaKind(m *models.Message) string {
-	switch {
-	case len(m.Photo) > 0:
-		return "photos"
-	case m.Sticker != nil:
-		return "stickers"
-	case m.Voice != nil:
-		return "voice messages"
-	case m.Audio != nil:
-		return "audio files"
-	case m.VideoNote != nil:
-		return "video messages"
-	case m.Video != nil:
-		return "videos"
-	case m.Animation != nil:
-		return "GIFs"
-	case m.Document != nil:
-		return "files"
-	case m.Contact != nil, m.Location != nil, m.Venue != nil, m.Poll != nil, m.Dice != nil, m.Story != nil:
-		return "this kind of message"
-	}
-	return ""
 }
 
 func displayName(u *models.User) string {
@@ -159,8 +137,12 @@ func (b *Bot) stripBot(text string, ents []models.MessageEntity) (out string, ca
 
 // dispatch decides what to do with m, in update order, and does it in a goroutine
 // of its own: a refusal for strangers, a note for what the bot cannot read, else the
-// engine's answer. Messages of a chat enter the engine in the order they came.
+// engine's answer. Messages of a chat enter the engine in the order they came. The
+// parts of an album are gathered and answered as one message.
 func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
+	if b.albums.add(m, b) {
+		return // a further part of an album being gathered
+	}
 	in, ok := b.classify(m)
 	if !ok {
 		return
@@ -170,20 +152,29 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 	case !b.allowedUsers[m.From.ID] && !b.allowedChats[m.Chat.ID]:
 		run = func() { b.deny(ctx, in) }
 	case in.media != "":
-		run = func() {
-			b.notify(ctx, in, fmt.Sprintf("I can't read %s. I understand text messages, and the caption of a photo.", in.media))
-		}
-	case conversation.IsCommand(in.text):
+		run = func() { b.notify(ctx, in, cantReadText(in.media)) }
+	case conversation.IsCommand(in.text) && !isTurnCommand(in.text):
 		run = func() { _ = b.answer(ctx, in, turn{}) } // commands are answered at once
 	default:
 		t := b.order.join(in.chat)
-		run = func() {
+		answer := func(in incoming) {
 			defer t.done()
 			if t.wait != nil {
 				<-t.wait
 			}
 			_ = b.answer(ctx, in, t)
 		}
+		if m.MediaGroupID != "" && len(in.files) > 0 && !conversation.IsCommand(in.text) {
+			// The first part of an album: its other parts follow in the next
+			// updates; all are answered as one message, in this one's place.
+			b.handlers.Add(1)
+			b.albums.start(m.MediaGroupID, in, func(in incoming) {
+				defer b.handlers.Done()
+				answer(in)
+			})
+			return
+		}
+		run = func() { answer(in) }
 	}
 	b.handlers.Add(1)
 	go func() {
@@ -192,9 +183,20 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 	}()
 }
 
+// isTurnCommand reports whether text is a command the engine runs as a turn of
+// its chat, in order with the chat's messages (/image), rather than at once.
+func isTurnCommand(text string) bool {
+	word, _, _ := strings.Cut(strings.TrimSpace(text), " ")
+	word, _, _ = strings.Cut(word, "\n")
+	word, _, _ = strings.Cut(strings.TrimPrefix(word, "/"), "@")
+	return strings.EqualFold(word, conversation.CommandImage)
+}
+
 // answer hands in to the engine and returns when the reply is finished. t is its
-// place in the chat's order (the zero turn for commands, which keep none). The
-// error, already logged, is the engine's.
+// place in the chat's order (the zero turn for commands, which keep none). A
+// message's file is downloaded first (typing shows meanwhile); a file the bot
+// cannot take gets a note instead of the engine's answer. The error, already
+// logged, is the engine's or the note's.
 func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 	every := b.opt.EditEvery
 	if !in.private {
@@ -204,18 +206,39 @@ func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 	if t.started != nil {
 		r.started = t.started
 	}
-	defer r.stopTyping()
-	if t.entering != nil {
-		t.entering()
-	}
-	err := b.handler.Handle(ctx, conversation.Request{
+	defer func() { r.stopTyping() }() // Drawing may have replaced it
+	req := conversation.Request{
 		Chat:        in.chat,
 		UserID:      fmt.Sprintf("telegram:%d", in.msg.From.ID),
 		UserName:    in.userName,
 		Text:        in.text,
+		Private:     in.private,
 		Reply:       r,
 		UpdateEvery: every,
-	})
+	}
+	var err error
+	if len(in.files) > 0 && !conversation.IsCommand(in.text) {
+		atts, note, release := b.fetch(ctx, in.files)
+		defer release() // the file's memory is held until its answer is done
+		if note != "" {
+			if t.entering != nil {
+				t.entering()
+			}
+			err = b.finishNote(ctx, r, note)
+			if t.done != nil {
+				t.done()
+			}
+			if err != nil {
+				b.log.Warn("telegram: file note", "chat", in.chat, "err", b.red.err(err))
+			}
+			return err
+		}
+		req.Files = atts
+	}
+	if t.entering != nil {
+		t.entering()
+	}
+	err = b.handler.Handle(ctx, req)
 	if t.done != nil {
 		t.done()
 	}

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -19,11 +20,15 @@ func TestClassify(t *testing.T) {
 		return []models.MessageEntity{{Type: models.MessageEntityTypeBotCommand, Offset: 0, Length: n}}
 	}
 	botMsg := &models.Message{ID: 5, From: &models.User{ID: 42, IsBot: true}}
+	// Telegram lists a photo's sizes smallest first; the bot reads the largest.
+	photo := []models.PhotoSize{{FileID: "S", Width: 90, Height: 67, FileSize: 1200},
+		{FileID: "L", Width: 1280, Height: 960, FileSize: 98000}, {FileID: "M", Width: 320, Height: 240, FileSize: 9000}}
+	largest := fileRef{id: "L", size: 98000, name: "photo.jpg", mime: "image/jpeg", what: "photo"}
 	tests := []struct {
 		name string
 		msg  models.Message
 		ok   bool
-		want incoming // chat, thread, text, media, userName are compared
+		want incoming // chat, thread, text, files, media, userName are compared
 	}{
 		{"private text", models.Message{Chat: private, Text: "hi"}, true,
 			incoming{chat: "telegram:1001", text: "hi"}},
@@ -57,14 +62,33 @@ func TestClassify(t *testing.T) {
 			incoming{chat: "telegram:-100", text: "/help", userName: "Alice Smith"}},
 		{"sticker", models.Message{Chat: private, Sticker: &models.Sticker{}}, true,
 			incoming{chat: "telegram:1001", media: "stickers"}},
-		{"photo with caption", models.Message{Chat: private, Photo: []models.PhotoSize{{}}, Caption: "what is it?"}, true,
-			incoming{chat: "telegram:1001", text: "what is it?"}},
-		{"photo without caption", models.Message{Chat: private, Photo: []models.PhotoSize{{}}}, true,
-			incoming{chat: "telegram:1001", media: "photos"}},
-		{"file with caption", models.Message{Chat: private, Document: &models.Document{}, Caption: "read this"}, true,
-			incoming{chat: "telegram:1001", text: "read this", media: "files"}},
-		{"caption mention in a group", models.Message{Chat: group, Photo: []models.PhotoSize{{}}, Caption: "@test_bot what?",
-			CaptionEntities: mention(0, 9)}, true, incoming{chat: "telegram:-100", text: "what?", userName: "Alice Smith"}},
+		{"photo with caption", models.Message{Chat: private, Photo: photo, Caption: "what is it?"}, true,
+			incoming{chat: "telegram:1001", text: "what is it?", files: []fileRef{largest}}},
+		{"photo without caption", models.Message{Chat: private, Photo: photo}, true,
+			incoming{chat: "telegram:1001", files: []fileRef{largest}}},
+		{"file with caption", models.Message{Chat: private, Document: &models.Document{FileID: "D", FileName: "a.pdf",
+			MimeType: "application/pdf", FileSize: 900}, Caption: "read this"}, true,
+			incoming{chat: "telegram:1001", text: "read this", files: []fileRef{{id: "D", size: 900, name: "a.pdf",
+				mime: "application/pdf", what: "file"}}}},
+		{"file without a name", models.Message{Chat: private, Document: &models.Document{FileID: "D"}}, true,
+			incoming{chat: "telegram:1001", files: []fileRef{{id: "D", name: "file", what: "file"}}}},
+		{"voice", models.Message{Chat: private, Voice: &models.Voice{FileID: "V", FileSize: 5000}}, true,
+			incoming{chat: "telegram:1001", files: []fileRef{{id: "V", size: 5000, name: "voice.ogg", mime: "audio/ogg", what: "voice message"}}}},
+		{"audio", models.Message{Chat: private, Audio: &models.Audio{FileID: "A", FileName: "song.mp3", MimeType: "audio/mpeg"}}, true,
+			incoming{chat: "telegram:1001", files: []fileRef{{id: "A", name: "song.mp3", mime: "audio/mpeg", what: "audio file"}}}},
+		{"video note", models.Message{Chat: private, VideoNote: &models.VideoNote{FileID: "N", FileSize: 7}}, true,
+			incoming{chat: "telegram:1001", files: []fileRef{{id: "N", size: 7, name: "video_note.mp4", mime: "video/mp4", what: "video message"}}}},
+		{"video", models.Message{Chat: private, Video: &models.Video{FileID: "W"}, Caption: "look"}, true,
+			incoming{chat: "telegram:1001", text: "look", media: "videos"}},
+		{"video as a file", models.Message{Chat: private, Document: &models.Document{FileID: "W", MimeType: "video/mp4"}}, true,
+			incoming{chat: "telegram:1001", media: "videos"}},
+		{"GIF (an animation and a document)", models.Message{Chat: private, Animation: &models.Animation{FileID: "G"},
+			Document: &models.Document{FileID: "G", MimeType: "video/mp4"}}, true, incoming{chat: "telegram:1001", media: "GIFs"}},
+		{"caption mention in a group", models.Message{Chat: group, Photo: photo, Caption: "@test_bot what?",
+			CaptionEntities: mention(0, 9)}, true, incoming{chat: "telegram:-100", text: "what?", userName: "Alice Smith", files: []fileRef{largest}}},
+		{"photo in a group without mention", models.Message{Chat: group, Photo: photo, Caption: "look at this"}, false, incoming{}},
+		{"photo in a group replying to the bot", models.Message{Chat: group, Photo: photo, ReplyToMessage: botMsg}, true,
+			incoming{chat: "telegram:-100", userName: "Alice Smith", files: []fileRef{largest}}},
 		{"service message", models.Message{Chat: group, NewChatMembers: []models.User{*alice}}, false, incoming{}},
 		{"channel", models.Message{Chat: models.Chat{ID: -200, Type: models.ChatTypeChannel}, Text: "post"}, false, incoming{}},
 	}
@@ -80,7 +104,7 @@ func TestClassify(t *testing.T) {
 				return
 			}
 			got.msg, got.private = nil, false
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})

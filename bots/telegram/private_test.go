@@ -41,8 +41,8 @@ func TestPrivateReply(t *testing.T) {
 		names = append(names, c.Command)
 	}
 	slices.Sort(names)
-	if !slices.Equal(names, []string{"help", "model", "persona", "reset", "start", "stop", "usage"}) {
-		t.Errorf("commands = %v, want help model persona reset start stop usage", names)
+	if !slices.Equal(names, []string{"help", "image", "model", "persona", "reset", "start", "stop", "usage"}) {
+		t.Errorf("commands = %v, want help image model persona reset start stop usage", names)
 	}
 }
 

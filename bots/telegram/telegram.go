@@ -9,6 +9,11 @@
 // command), enforces the allowlists, and answers through the engine with a reply
 // that renders the model's Markdown as Telegram HTML, grows in place at Telegram's
 // pace, and continues in new messages past 4096 characters.
+//
+// Photos, voice and audio messages, video notes and documents are downloaded
+// (getFile, then {api_url}/file/bot{token}/{file_path}) within a size limit and a
+// bound on the bytes held at once, and handed to the engine as attachments; the
+// engine's /image posts its picture with sendPhoto.
 package telegram
 
 import (
@@ -26,6 +31,7 @@ import (
 
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/chatbot-dev/chatbot/conversation"
 )
@@ -75,6 +81,20 @@ type Options struct {
 	// HTTPClient makes the Bot API calls; default a client with a timeout a little
 	// longer than PollTimeout.
 	HTTPClient *http.Client
+	// MaxFileBytes is the largest file the bot downloads (limits.max_file_bytes):
+	// a larger one is refused, before any download when Telegram tells its size.
+	// Default 20 MB, the most Telegram lets a bot download.
+	MaxFileBytes int64
+	// FileMemory bounds the bytes of the files the bot holds at once, from
+	// before their download to the end of their answer: a file waits for room
+	// before it is downloaded. Answering a file takes several times its size
+	// (its base64 for the model, the request), so this bounds the memory that
+	// files take however many arrive at once. Default twice MaxFileBytes (two
+	// files of the largest size, four 10 MB photos, many ordinary ones); never
+	// less than MaxFileBytes.
+	FileMemory int64
+	// DownloadClient downloads files; default HTTPClient.
+	DownloadClient *http.Client
 }
 
 func (o *Options) setDefaults() {
@@ -102,6 +122,16 @@ func (o *Options) setDefaults() {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: o.PollTimeout + 15*time.Second}
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.FileMemory <= 0 {
+		o.FileMemory = largestFilesAtOnce * o.MaxFileBytes
+	}
+	o.FileMemory = max(o.FileMemory, o.MaxFileBytes)
+	if o.DownloadClient == nil {
+		o.DownloadClient = o.HTTPClient
 	}
 }
 
@@ -138,7 +168,9 @@ type cursorStore interface {
 // botAPI lists the SDK calls the adapter makes.
 type botAPI interface {
 	messenger
+	uploader
 	GetMe(ctx context.Context) (*models.User, error)
+	GetFile(ctx context.Context, params *bot.GetFileParams) (*models.File, error)
 	SetMyCommands(ctx context.Context, params *bot.SetMyCommandsParams) (bool, error)
 	GetWebhookInfo(ctx context.Context) (*models.WebhookInfo, error)
 	DeleteWebhook(ctx context.Context, params *bot.DeleteWebhookParams) (bool, error)
@@ -165,6 +197,8 @@ type Bot struct {
 	limits       *chatLimits
 	order        *chatOrder
 	presses      *chatLocks
+	files        *semaphore.Weighted // FileMemory: the bytes of the files held
+	albums       albums
 
 	handlers  sync.WaitGroup // running message handlers
 	draftSeq  atomic.Int64
@@ -197,6 +231,7 @@ func New(ctx context.Context, opt Options, h Handler, cursors cursorStore) (*Bot
 		limits:       newChatLimits(opt.EditEvery, opt.GroupEditEvery),
 		order:        newChatOrder(),
 		presses:      newChatLocks(),
+		files:        semaphore.NewWeighted(opt.FileMemory),
 	}
 	b.draftSeq.Store(time.Now().UnixNano() & 0x3fffffff)
 	offset, err := cursors.Cursor(ctx, offsetCursor)
@@ -304,6 +339,7 @@ var commands = []models.BotCommand{
 	{Command: conversation.CommandStop, Description: "Stop the answer in progress"},
 	{Command: conversation.CommandModel, Description: "Show or switch this chat's model"},
 	{Command: conversation.CommandPersona, Description: "Show or switch this chat's persona"},
+	{Command: conversation.CommandImage, Description: "Draw a picture: /image PROMPT"},
 	{Command: conversation.CommandUsage, Description: "How many tokens you used today"},
 	{Command: conversation.CommandStart, Description: "Start"},
 }

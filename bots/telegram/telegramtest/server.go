@@ -105,9 +105,16 @@ type Server struct {
 	flood    FloodLimits
 	global   []time.Time // all chats' accepted sends and edits
 	fileSeq  int
-	queries  map[string]*query // callback queries by id
+	files    map[string]*storedFile // by file_id
+	queries  map[string]*query      // callback queries by id
 	querySeq int
 	answers  []CallbackAnswer
+
+	downloads []Download
+	dlDelay   time.Duration
+	dlFault   func(path string) int
+	dlRunning int // downloads being answered
+	dlMax     int // the most that ran at once
 }
 
 // NewServer starts a fake on loopback. Close it when done.
@@ -181,9 +188,16 @@ var methods = map[string]method{
 	"editmessagereplymarkup": {"editMessageReplyMarkup", (*Server).editMessageReplyMarkup},
 	"answercallbackquery":    {"answerCallbackQuery", (*Server).answerCallbackQuery},
 	"getmycommands":          {"getMyCommands", (*Server).getMyCommands},
+	"getfile":                {"getFile", (*Server).getFile},
+	"sendphoto":              {"sendPhoto", (*Server).sendPhoto},
+	"senddocument":           {"sendDocument", (*Server).sendDocument},
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/file/bot"); ok {
+		s.serveFile(w, r, rest)
+		return
+	}
 	token, name, ok := splitPath(r.URL.Path)
 	if !ok {
 		writeAnswer(w, nil, errNotFound)
@@ -198,7 +212,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, nil, errNotFound)
 		return
 	}
-	p, err := readParams(r)
+	p, uploads, err := readParams(r)
 	if err != nil {
 		writeAnswer(w, nil, BadRequest(err.Error()))
 		return
@@ -218,7 +232,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		apiErr = fault(call)
 	}
 	if apiErr == nil {
-		result, apiErr = m.fn(s, r.Context(), p)
+		result, apiErr = m.fn(s, context.WithValue(r.Context(), uploadsKey{}, uploads), p)
 	}
 	if apiErr != nil {
 		call.ErrorCode, call.Description = apiErr.Code, apiErr.Description
@@ -270,36 +284,41 @@ func writeAnswer(w http.ResponseWriter, result any, e *APIError) {
 // (numbers, objects) keep their JSON text, as in a form.
 type params map[string]string
 
-// readParams reads the query string and a multipart, urlencoded or JSON body. An
-// empty body is no parameters, whatever its type (go-telegram/bot sends an empty
-// multipart body for methods without parameters).
-func readParams(r *http.Request) (params, error) {
+// readParams reads the query string and a multipart, urlencoded or JSON body,
+// and the file parts of a multipart body by field. An empty body is no
+// parameters, whatever its type (go-telegram/bot sends an empty multipart body
+// for methods without parameters).
+func readParams(r *http.Request) (params, map[string]UploadedFile, error) {
 	p := params{}
 	for k, v := range r.URL.Query() {
 		p[k] = v[0]
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxUploadSize+1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("can't read request body: %v", err)
+		return nil, nil, fmt.Errorf("can't read request body: %v", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return p, nil
+		return p, nil, nil
 	}
+	var files map[string]UploadedFile
 	ct, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "multipart/form-data":
 		form, err := multipart.NewReader(bytes.NewReader(body), ctParams["boundary"]).ReadForm(32 << 20)
 		if err != nil {
-			return nil, fmt.Errorf("can't parse multipart form: %v", err)
+			return nil, nil, fmt.Errorf("can't parse multipart form: %v", err)
 		}
 		defer form.RemoveAll()
 		for k, v := range form.Value {
 			p[k] = v[0]
 		}
+		if files, err = readFiles(form); err != nil {
+			return nil, nil, err
+		}
 	case "application/x-www-form-urlencoded":
 		values, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, fmt.Errorf("can't parse form: %v", err)
+			return nil, nil, fmt.Errorf("can't parse form: %v", err)
 		}
 		for k, v := range values {
 			p[k] = v[0]
@@ -307,7 +326,7 @@ func readParams(r *http.Request) (params, error) {
 	case "application/json":
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
-			return nil, fmt.Errorf("can't parse JSON object")
+			return nil, nil, fmt.Errorf("can't parse JSON object")
 		}
 		for k, v := range m {
 			var str string
@@ -318,7 +337,25 @@ func readParams(r *http.Request) (params, error) {
 			}
 		}
 	}
-	return p, nil
+	return p, files, nil
+}
+
+// readFiles reads the first file of each field of a multipart form.
+func readFiles(form *multipart.Form) (map[string]UploadedFile, error) {
+	files := make(map[string]UploadedFile, len(form.File))
+	for k, v := range form.File {
+		f, err := v[0].Open()
+		if err != nil {
+			return nil, fmt.Errorf("can't read file %s: %v", k, err)
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("can't read file %s: %v", k, err)
+		}
+		files[k] = UploadedFile{Filename: v[0].Filename, Data: data}
+	}
+	return files, nil
 }
 
 func (p params) int64(name string) (int64, bool) {

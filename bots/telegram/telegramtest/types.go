@@ -34,23 +34,39 @@ type MessageEntity struct {
 	Language string `json:"language,omitempty"`
 }
 
-// PhotoSize is one size of a photo.
+// PhotoSize is one size of a photo (https://core.telegram.org/bots/api#photosize).
+// FileSize is optional: Telegram may leave it out.
 type PhotoSize struct {
 	FileID       string `json:"file_id"`
 	FileUniqueID string `json:"file_unique_id"`
 	Width        int    `json:"width"`
 	Height       int    `json:"height"`
+	FileSize     int64  `json:"file_size,omitempty"`
 }
 
-// File is the common part of a sticker, a voice note or a document.
+// File is the common part of a sticker, a voice note, an audio file, a video
+// note, a video, an animation or a document, with the fields each may have.
 type File struct {
 	FileID       string `json:"file_id"`
 	FileUniqueID string `json:"file_unique_id"`
 	FileName     string `json:"file_name,omitempty"`
+	MimeType     string `json:"mime_type,omitempty"`
+	FileSize     int64  `json:"file_size,omitempty"`
 	Duration     int    `json:"duration,omitempty"`
 	Type         string `json:"type,omitempty"` // stickers: "regular"
 	Width        int    `json:"width,omitempty"`
 	Height       int    `json:"height,omitempty"`
+	Length       int    `json:"length,omitempty"` // video notes: the diameter
+}
+
+// FileInfo is what getFile answers (https://core.telegram.org/bots/api#file):
+// the file's size and the path to download it from, at
+// /file/bot<token>/<file_path>.
+type FileInfo struct {
+	FileID       string `json:"file_id"`
+	FileUniqueID string `json:"file_unique_id"`
+	FileSize     int64  `json:"file_size,omitempty"`
+	FilePath     string `json:"file_path,omitempty"`
 }
 
 // Message is a message as the Bot API sends it (the fields this fake knows).
@@ -69,8 +85,13 @@ type Message struct {
 	Photo           []PhotoSize     `json:"photo,omitempty"`
 	Sticker         *File           `json:"sticker,omitempty"`
 	Voice           *File           `json:"voice,omitempty"`
+	Audio           *File           `json:"audio,omitempty"`
+	VideoNote       *File           `json:"video_note,omitempty"`
+	Video           *File           `json:"video,omitempty"`
+	Animation       *File           `json:"animation,omitempty"`
 	Document        *File           `json:"document,omitempty"`
 	Caption         string          `json:"caption,omitempty"`
+	MediaGroupID    string          `json:"media_group_id,omitempty"` // the album the photo or file belongs to
 	CaptionEntities []MessageEntity `json:"caption_entities,omitempty"`
 	NewChatMembers  []User          `json:"new_chat_members,omitempty"`
 	NewChatTitle    string          `json:"new_chat_title,omitempty"`
@@ -145,7 +166,7 @@ type BotCommand struct {
 
 // Version is one state of a bot message: as sent, then after each edit.
 type Version struct {
-	Method    string // "sendMessage", "editMessageText" or "editMessageReplyMarkup"
+	Method    string // "sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto" or "sendDocument"
 	Text      string // the visible text, as Telegram shows it
 	Raw       string // the text parameter as sent (HTML when ParseMode is "HTML")
 	ParseMode string
@@ -155,13 +176,16 @@ type Version struct {
 	At       time.Time
 }
 
-// BotMessage is a message the bot sent, with its whole edit history.
+// BotMessage is a message the bot sent, with its whole edit history. A photo
+// or a document the bot sent is one too: its Version's Text is the caption and
+// Upload holds the file.
 type BotMessage struct {
 	ID       int
 	ThreadID int
 	ReplyTo  int // the message it replies to, 0 if none
 	Deleted  bool
 	Versions []Version
+	Upload   *Upload
 }
 
 // Last is the message's current state.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,9 +26,16 @@ type Incoming struct {
 	ThreadID int
 	// ReplyTo is the id of a message in the same chat that this one replies to.
 	ReplyTo int
-	// A photo (with an optional Caption), a sticker, a voice note or a document.
+	// A photo (with an optional Caption), a sticker, a voice note or a document,
+	// each with placeholder content (a tiny JPEG, "OggS…", a one-page PDF).
 	Photo, Sticker, Voice, Document bool
-	Caption                         string
+	// Media is a file with its content (Photo, Voice, Document, ...); it takes
+	// the place of the flags above.
+	Media   *Media
+	Caption string
+	// MediaGroupID puts the message in an album: the messages of one album
+	// share it (Telegram sends each photo or file of an album as a message).
+	MediaGroupID string
 	// NewChatMembers makes a service message.
 	NewChatMembers []User
 	// Edit, when not 0, sends an edited_message update for that message id.
@@ -56,7 +65,7 @@ func (s *Server) Inject(in Incoming) Message {
 	c := s.chat(in.Chat)
 	from := in.From
 	m := Message{Date: time.Now().Unix(), Chat: c.chat, From: &from, Text: in.Text, Entities: in.Entities,
-		Caption: in.Caption, NewChatMembers: in.NewChatMembers}
+		Caption: in.Caption, NewChatMembers: in.NewChatMembers, MediaGroupID: in.MediaGroupID}
 	if in.Text != "" && in.Entities == nil {
 		m.Entities = findEntities(in.Text)
 	}
@@ -106,24 +115,38 @@ func (s *Server) push(u Update) int64 {
 	return u.UpdateID
 }
 
+// attachMedia puts in's file into m; s.mu is held.
 func (s *Server) attachMedia(m *Message, in Incoming) {
-	s.fileSeq++
-	id := fmt.Sprintf("FILE%06d", s.fileSeq)
-	f := &File{FileID: id, FileUniqueID: "U" + id}
 	switch {
+	case in.Media != nil:
+		s.attachFile(m, in.Media)
 	case in.Photo:
-		m.Photo = []PhotoSize{{FileID: id, FileUniqueID: "U" + id, Width: 90, Height: 90}}
+		s.attachFile(m, Photo(placeholderJPEG))
 	case in.Sticker:
-		f.Type, f.Width, f.Height = "regular", 512, 512
-		m.Sticker = f
+		f := s.addFile("sticker", "", []byte("RIFF\x00\x00\x00\x00WEBP"))
+		m.Sticker = &File{FileID: f.id, FileUniqueID: f.unique, Type: "regular", Width: 512, Height: 512}
 	case in.Voice:
-		f.Duration = 3
-		m.Voice = f
+		s.attachFile(m, Voice([]byte("OggS\x00\x02 a placeholder voice note")))
 	case in.Document:
-		f.FileName = "file.pdf"
-		m.Document = f
+		s.attachFile(m, Document("file.pdf", "application/pdf", []byte(placeholderPDF)))
 	}
 }
+
+// placeholderJPEG is an 8×8 grey JPEG.
+var placeholderJPEG = func() []byte {
+	var b bytes.Buffer
+	img := image.NewGray(image.Rect(0, 0, 8, 8))
+	for i := range img.Pix {
+		img.Pix[i] = 128
+	}
+	_ = jpeg.Encode(&b, img, nil)
+	return b.Bytes()
+}()
+
+// placeholderPDF is a one-page PDF.
+const placeholderPDF = "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n" +
+	"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n" +
+	"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 // Pending counts the updates not confirmed (polling) or not delivered (webhook).
 func (s *Server) Pending() int {
