@@ -24,9 +24,18 @@ const (
 	DefaultImageModel         = "gpt-image-2"
 )
 
-// dataURL is a data: URL of the attachment's exact bytes.
+// dataURL is a data: URL of the attachment's exact bytes, written once into a
+// string of its final size (a 10 MB photo makes a 13 MB URL; concatenating
+// would copy it twice more).
 func dataURL(a conversation.Attachment) string {
-	return "data:" + a.MIME + ";base64," + base64.StdEncoding.EncodeToString(a.Data)
+	prefix := "data:" + a.MIME + ";base64,"
+	var b strings.Builder
+	b.Grow(len(prefix) + base64.StdEncoding.EncodedLen(len(a.Data)))
+	b.WriteString(prefix)
+	enc := base64.NewEncoder(base64.StdEncoding, &b)
+	enc.Write(a.Data)
+	enc.Close()
+	return b.String()
 }
 
 // pdfName is the file name sent with a PDF (the API wants one).
