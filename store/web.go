@@ -144,7 +144,7 @@ func (db *DB) TakeWebLoginToken(ctx context.Context, token string, now time.Time
 
 // PutWebConversation records (or updates) the conversation id in user's list:
 // its chat, its title and when it was last written to. An empty title keeps
-// the title it has.
+// the title it has, a zero updated the time it has.
 func (db *DB) PutWebConversation(ctx context.Context, user, id string, chat conversation.ChatID, title string, updated time.Time) error {
 	return db.webUpdate(ctx, "save web conversation", func(tx *bbolt.Tx) error {
 		b, err := webConvs(tx, user, true)
@@ -155,7 +155,10 @@ func (db *DB) PutWebConversation(ctx context.Context, user, id string, chat conv
 		if err := getJSON(b, []byte(id), &c); err != nil {
 			return err
 		}
-		c.Chat, c.Updated = chat, updated
+		c.Chat = chat
+		if !updated.IsZero() {
+			c.Updated = updated
+		}
 		if title != "" {
 			c.Title = title
 		}

@@ -141,6 +141,11 @@ func TestWebConversationList(t *testing.T) {
 	if got := webList(t, db, "web:ana"); got[0].id != "a" || got[0].title != "First" {
 		t.Fatalf("after a write: %v", got)
 	}
+	// Renaming keeps the time (and the place in the list).
+	mustWeb(t, db.PutWebConversation(ctx, "web:ana", "b", "web:web:ana:b", "Renamed b", time.Time{}))
+	if got := webList(t, db, "web:ana"); got[0].id != "a" || got[1].title != "Renamed b" {
+		t.Fatalf("after a rename: %v", got)
+	}
 	mustWeb(t, db.PutWebConversation(ctx, "web:ana", "a", "web:web:ana:a", "Renamed", t0.Add(2*time.Minute)))
 	chat, title, err := db.WebConversation(ctx, "web:ana", "a")
 	if err != nil || chat != "web:web:ana:a" || title != "Renamed" {
