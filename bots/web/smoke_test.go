@@ -7,7 +7,12 @@ import (
 )
 
 func TestSmoke(t *testing.T) {
-	h := newHarness(t, func(s *setup) { s.web.Models = []string{"gpt-5.4-mini", "gpt-5.5"}; s.web.Personas = []string{"pirate"}; s.engine.Models = s.web.Models; s.engine.Personas = map[string]string{"pirate": "Arr"} })
+	h := newHarness(t, func(s *setup) {
+		s.web.Models = []string{"gpt-5.4-mini", "gpt-5.5"}
+		s.web.Personas = []string{"pirate"}
+		s.engine.Models = s.web.Models
+		s.engine.Personas = map[string]string{"pirate": "Arr"}
+	})
 	h.fake.Enqueue(openaitest.Text("Here is **bold** and code:\n\n```go\nfunc main() {\n\tfmt.Println(\"hi\")\n}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nDone."))
 	b := newTab(t)
 	b.login(h.URL, "ana", anaPassword)

@@ -106,22 +106,22 @@ const (
 
 // Server is the web chat. It is an http.Handler; Run serves it on Options.Listen.
 type Server struct {
-	opt     Options
-	engine  Handler
-	store   Store
-	log     *slog.Logger
-	md      *markdown
-	base    string // the sub-path, without a trailing slash ("" at the root)
-	origin  string // scheme://host of PublicURL
-	secure  bool
-	users   map[string]string // name → hash
+	opt    Options
+	engine Handler
+	store  Store
+	log    *slog.Logger
+	md     *markdown
+	base   string // the sub-path, without a trailing slash ("" at the root)
+	origin string // scheme://host of PublicURL
+	secure bool
+	users  map[string]string // name → hash
 	// dummyHash is compared against for an unknown name.
 	dummyHash func() []byte
-	limits  *loginLimits
-	hub     *hub
-	handler http.Handler
-	assets  *assets
-	pages   *pages
+	limits    *loginLimits
+	hub       *hub
+	handler   http.Handler
+	assets    *assets
+	pages     *pages
 
 	ctx    context.Context // ends at Close: streams end, turns go on in the engine
 	cancel context.CancelFunc
