@@ -15,6 +15,7 @@ import (
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/renderer"
+	gmhtml "github.com/yuin/goldmark/renderer/html"
 	"github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
 
@@ -147,7 +148,9 @@ func renderLink(w util.BufWriter, source []byte, node ast.Node, entering bool) (
 	}
 	w.WriteString(`<a href="` + html.EscapeString(href) + `"` + linkAttrs)
 	if n.Title != nil {
-		w.WriteString(` title="` + html.EscapeString(string(n.Title)) + `"`)
+		w.WriteString(` title="`)
+		gmhtml.DefaultWriter.Write(w, n.Title) // backslash escapes and entities resolved, then escaped
+		w.WriteString(`"`)
 	}
 	w.WriteString(">")
 	return ast.WalkContinue, nil
