@@ -174,15 +174,34 @@ func eval[T any](tb *tab, expr string) T {
 	return v
 }
 
-// until waits until the JavaScript expression is true.
+// until waits until the JavaScript expression is true. A navigation while it
+// waits (which destroys the page's JavaScript context) is waited out.
 func (tb *tab) until(expr string) {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, wait)
 	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(5*time.Millisecond)))
-	if err != nil {
-		tb.t.Fatalf("waiting for %s: %v (page errors: %v)", expr, err, tb.pageErrors())
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(5*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "context") {
+			tb.t.Fatalf("waiting for %s: %v (page errors: %v)", expr, err, tb.pageErrors())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// evalAsync returns the value of a JavaScript expression that is a promise.
+func evalAsync[T any](tb *tab, expr string) T {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, wait)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("evaluate %s: %v (page errors: %v)", expr, err, tb.pageErrors())
+	}
+	return v
 }
 
 // count returns how many elements match a CSS selector.

@@ -247,6 +247,14 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, user string) {
 	writeJSON(w, http.StatusOK, sendAnswer{Conversation: c.ID, Title: c.Title, Turn: turn})
 }
 
+// cleanText is a message's text with plain line breaks, without blank lines
+// before it and spaces after it.
+func cleanText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	return strings.TrimLeft(strings.TrimRight(s, " \t\n"), "\n")
+}
+
 // fileType is an upload's media type: as the browser sent it, else from its
 // name, else from its first bytes.
 func fileType(name, sent string, data []byte) string {
@@ -288,7 +296,7 @@ func (s *Server) readMessage(w http.ResponseWriter, r *http.Request) (string, []
 		writeJSON(w, http.StatusBadRequest, errText("The message could not be read. Please try again."))
 		return "", nil, false
 	}
-	text := strings.TrimLeft(strings.TrimRight(r.FormValue("message"), " \t\r\n"), "\r\n")
+	text := cleanText(r.FormValue("message"))
 	var files []conversation.Attachment
 	if r.MultipartForm != nil {
 		heads := r.MultipartForm.File["files"]
@@ -492,7 +500,7 @@ func (s *Server) regenerate(w http.ResponseWriter, r *http.Request, user string,
 // edit replaces the last question with a new text (its files stay) and
 // answers it.
 func (s *Server) edit(w http.ResponseWriter, r *http.Request, user string, c convRef) {
-	text := strings.TrimRight(r.PostFormValue("message"), " \t\r\n")
+	text := cleanText(r.PostFormValue("message"))
 	if strings.TrimSpace(text) == "" {
 		writeJSON(w, http.StatusBadRequest, errText("Write the question to send."))
 		return

@@ -49,6 +49,8 @@ type setup struct {
 	web    web.Options
 	engine conversation.Config
 	base   string // the sub-path, e.g. "/chat"
+	// modelHTTP, when set, is the model client's transport.
+	modelHTTP *http.Client
 }
 
 func hash(t testing.TB, password string) string {
@@ -73,7 +75,6 @@ func newHarness(t testing.TB, tune ...func(*setup)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := openai.New(openai.Options{BaseURL: fake.BaseURL(), APIKey: "k", Model: "gpt-5.4-mini", BackoffBase: time.Millisecond})
 	st := &setup{
 		web: web.Options{
 			Users:  []web.User{{Name: "ana", PasswordHash: hash(t, anaPassword)}, {Name: "bob", PasswordHash: hash(t, bobPassword)}},
@@ -85,6 +86,7 @@ func newHarness(t testing.TB, tune ...func(*setup)) *harness {
 		f(st)
 	}
 
+	model := openai.New(openai.Options{BaseURL: fake.BaseURL(), APIKey: "k", Model: "gpt-5.4-mini", BackoffBase: time.Millisecond, HTTPClient: st.modelHTTP})
 	var handler http.Handler = http.NotFoundHandler()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	public := "http://" + srv.Listener.Addr().String() + st.base + "/"

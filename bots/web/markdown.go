@@ -242,9 +242,11 @@ func renderCode(w util.BufWriter, source []byte, node ast.Node, entering bool) (
 		seg := lines.At(i)
 		code.Write(seg.Value(source))
 	}
-	w.WriteString(`<div class="code"><div class="code-bar"><span class="lang">`)
+	// The label and the button's word come from the style sheet, so that the
+	// message's text is the reply's text alone.
+	w.WriteString(`<div class="code"><div class="code-bar"><span class="lang" data-lang="`)
 	w.WriteString(html.EscapeString(lang))
-	w.WriteString(`</span><button type="button" class="copy" aria-label="Copy code">Copy</button></div><pre class="chroma"><code>`)
+	w.WriteString(`"></span><button type="button" class="copy" aria-label="Copy code"></button></div><pre class="chroma"><code>`)
 	w.WriteString(highlight(lang, code.String()))
 	w.WriteString("</code></pre></div>\n")
 	return ast.WalkSkipChildren, nil

@@ -51,7 +51,7 @@ func TestMarkdownIsSafe(t *testing.T) {
 		{"javascript image", "![x](javascript:alert(1))", "<p>x</p>"},
 		{"quote in a title", `[a](https://x.org "t\" onmouseover=\"alert(1)")`, `title="t&quot; onmouseover=&quot;alert(1)"`},
 		{"code keeps text", "```html\n<script>alert(1)</script>\n```", "&lt;"},
-		{"language name", "```\"><script>\nx\n```", `<span class="lang">&#34;&gt;&lt;script&gt;</span>`},
+		{"language name", "```\"><script>\nx\n```", `<span class="lang" data-lang="&#34;&gt;&lt;script&gt;"></span>`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := md.html(tc.in)
@@ -69,7 +69,7 @@ func TestMarkdownRendersTheUsualThings(t *testing.T) {
 	md := newMarkdown()
 	got := md.html("## Title\n\n- one\n- two\n\n**bold** `code` ~~gone~~\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```go\nfunc main() {}\n```\n")
 	for _, want := range []string{"<h2>Title</h2>", "<li>one</li>", "<strong>bold</strong>", "<code>code</code>", "<del>gone</del>",
-		"<td>1</td>", `<span class="kd">func</span>`, `<button type="button" class="copy"`} {
+		"<td>1</td>", `<span class="kd">func</span>`, `<button type="button" class="copy" aria-label="Copy code"></button>`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %s in\n%s", want, got)
 		}

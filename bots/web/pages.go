@@ -66,13 +66,14 @@ type option struct {
 
 // msgView is a message as the page shows it.
 type msgView struct {
-	Role     string
-	Text     string          // the user's
-	Blocks   []template.HTML // the assistant's, rendered
-	Files    []fileView
-	FileBase string
-	Turn     int64 // the live turn it shows (0: a stored message)
-	Pending  bool  // a reply that has not started
+	Role      string
+	Text      string          // the user's
+	Blocks    []template.HTML // the assistant's, rendered
+	Files     []fileView
+	FileBase  string
+	Turn      int64 // the live turn it shows (0: a stored message)
+	Pending   bool  // a reply that has not started
+	Streaming bool  // a reply being written
 }
 
 // render writes a page with status.
@@ -171,7 +172,7 @@ func (s *Server) messages(r *http.Request, c convRef) (views []msgView, before u
 	if !stored {
 		views = append(views,
 			msgView{Role: "user", Text: st.user.Text, Files: st.user.Files, FileBase: fileBase, Turn: st.turn},
-			msgView{Role: "assistant", Blocks: htmlBlocks(st.blocks), Turn: st.turn, Pending: len(st.blocks) == 0 && !st.done})
+			msgView{Role: "assistant", Blocks: htmlBlocks(st.blocks), Turn: st.turn, Pending: len(st.blocks) == 0 && !st.done, Streaming: !st.done})
 	}
 	return views, before, last, !st.done, nil
 }

@@ -269,12 +269,6 @@ func (s *Server) sweep() {
 	s.limits.sweep(now)
 }
 
-// Notify is how the bot tells a chat its reply was cut by a restart. The web
-// chat has nothing to send it to: the page shows the stored history.
-func (s *Server) Notify(ctx context.Context, chat conversation.ChatID, text string) (bool, error) {
-	return strings.HasPrefix(string(chat), "web:"), nil
-}
-
 // randomID returns n random bytes as lowercase base32 without padding.
 func randomID(n int) string {
 	b := make([]byte, n)

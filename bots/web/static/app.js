@@ -131,6 +131,7 @@
   // removeLastTurn takes away the last question and its answer (regenerate,
   // edit: the new turn takes their place).
   function removeLastTurn() {
+    for (const a of messages.querySelectorAll('.actions')) a.remove();
     const all = turns();
     while (all.length && all[all.length - 1].dataset.role === 'assistant') all.pop().remove();
     if (all.length && all[all.length - 1].dataset.role === 'user') all.pop().remove();
@@ -295,21 +296,25 @@
   }
 
   form.addEventListener('submit', (e) => { e.preventDefault(); send(); });
-  // Enter sends, Shift+Enter starts a new line. The line break of the Enter
-  // that sent is swallowed even when it comes as its own input event.
-  let sentByEnter = false;
+  // Enter sends, Shift+Enter starts a new line. A key press gives at most
+  // one line break, and the Enter that sends none, even when the break comes
+  // as an input event of its own.
+  let lineBreaks = -1; // line breaks the Enter being pressed may still give (-1: no Enter)
   box.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    if (e.key !== 'Enter') return;
+    lineBreaks = e.shiftKey ? 1 : 0;
+    if (!e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
       e.preventDefault();
-      sentByEnter = true;
       send();
     }
   });
-  box.addEventListener('keyup', (e) => { if (e.key === 'Enter') sentByEnter = false; });
+  box.addEventListener('keyup', (e) => { if (e.key === 'Enter') lineBreaks = -1; });
   box.addEventListener('beforeinput', (e) => {
     const lineBreak = e.inputType === 'insertLineBreak' || e.inputType === 'insertParagraph' ||
       (e.inputType === 'insertText' && /^[\r\n]+$/.test(e.data || ''));
-    if (sentByEnter && lineBreak) e.preventDefault();
+    if (!lineBreak || lineBreaks < 0) return;
+    if (lineBreaks === 0) e.preventDefault();
+    else lineBreaks--;
   });
   const resize = () => {
     box.style.height = 'auto';
@@ -374,25 +379,26 @@
     });
   }
 
-  // Buttons under the messages: copy any answer; regenerate the last answer;
+  // Buttons under the messages (beside them in the list, so that a message's
+  // text is its text alone): copy any answer; regenerate the last answer;
   // edit the last question.
   function refreshActions() {
     for (const a of messages.querySelectorAll('.actions')) a.remove();
     const all = turns();
     for (const m of all) {
       if (m.dataset.role !== 'assistant' || m.classList.contains('streaming')) continue;
-      const row = el('div', 'actions');
+      const row = el('div', 'actions assistant');
       row.append(button('Copy', 'Copy answer', () => copy(m.querySelector('.body').innerText)));
-      m.append(row);
+      m.after(row);
     }
     if (busy || all.length < 2) return;
     const a = all[all.length - 1];
     const u = all[all.length - 2];
     if (a.dataset.role !== 'assistant' || u.dataset.role !== 'user') return;
-    a.querySelector('.actions').append(button('Regenerate', 'Regenerate answer', regenerate));
-    const row = el('div', 'actions');
+    a.nextElementSibling.append(button('Regenerate', 'Regenerate answer', regenerate));
+    const row = el('div', 'actions user');
     row.append(button('Edit', 'Edit question', () => editQuestion(u)));
-    u.append(row);
+    u.after(row);
   }
 
   function button(label, aria, fn) {
@@ -441,7 +447,7 @@
     row.append(cancel, save);
     editor.append(ta, row);
     if (old) old.hidden = true;
-    u.querySelector('.actions')?.before(editor);
+    u.append(editor);
     ta.focus();
   }
 
@@ -468,8 +474,8 @@
     if (!b) return;
     const pre = b.closest('.code').querySelector('pre');
     copy(pre.innerText.replace(/\n$/, ''));
-    b.textContent = 'Copied';
-    setTimeout(() => { b.textContent = 'Copy'; }, 1500);
+    b.dataset.copied = '';
+    setTimeout(() => { delete b.dataset.copied; }, 1500);
   });
 
   // Older messages load when the top of the list comes into view.
