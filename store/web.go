@@ -26,6 +26,9 @@ var (
 	bucketWebConvs    = []byte("web_convs")    // user → id → JSON webConv
 )
 
+// OpWeb names the web chat's operations in the store's error counts (Errors).
+const OpWeb = "web"
+
 type webSession struct {
 	User    string    `json:"user"`
 	Expires time.Time `json:"expires"`
@@ -263,7 +266,7 @@ func (db *DB) HistoryPage(ctx context.Context, chat conversation.ChatID, before 
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.view(OpReadHistory, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketChats).Bucket([]byte(chat))
 		if b == nil || max <= 0 {
 			return nil
@@ -303,7 +306,7 @@ func (db *DB) DropLastTurn(ctx context.Context, chat conversation.ChatID) (user 
 	if err := ctx.Err(); err != nil {
 		return user, false, err
 	}
-	err = db.bolt.Update(func(tx *bbolt.Tx) error {
+	err = db.update(OpWeb, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketChats).Bucket([]byte(chat))
 		if b == nil {
 			return nil
@@ -400,7 +403,7 @@ func (db *DB) webUpdate(ctx context.Context, what string, fn func(*bbolt.Tx) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := db.bolt.Update(fn); err != nil {
+	if err := db.update(OpWeb, fn); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
@@ -410,7 +413,7 @@ func (db *DB) webView(ctx context.Context, what string, fn func(*bbolt.Tx) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := db.bolt.View(fn); err != nil {
+	if err := db.view(OpWeb, fn); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil

@@ -272,17 +272,20 @@ func highlight(lang, code string) string {
 	return b.String()
 }
 
-// codeCSS is the highlighting's style sheet: light, and dark when the system
-// is dark.
+// codeCSS is the highlighting's style sheet: light, or dark when the system
+// is dark (each in its own media query, so that no rule of one leaks into
+// the other).
 func codeCSS() []byte {
 	var b bytes.Buffer
-	if err := codeFormatter.WriteCSS(&b, codeStyle); err != nil {
-		panic(fmt.Sprintf("chroma css: %v", err))
+	for _, part := range []struct {
+		media string
+		style *chroma.Style
+	}{{"not all and (prefers-color-scheme: dark)", codeStyle}, {"(prefers-color-scheme: dark)", codeStyleDark}} {
+		b.WriteString("@media " + part.media + " {\n")
+		if err := codeFormatter.WriteCSS(&b, part.style); err != nil {
+			panic(fmt.Sprintf("chroma css: %v", err))
+		}
+		b.WriteString("}\n")
 	}
-	b.WriteString("@media (prefers-color-scheme: dark) {\n")
-	if err := codeFormatter.WriteCSS(&b, codeStyleDark); err != nil {
-		panic(fmt.Sprintf("chroma css: %v", err))
-	}
-	b.WriteString("}\n")
 	return b.Bytes()
 }

@@ -478,12 +478,14 @@
     setTimeout(() => { delete b.dataset.copied; }, 1500);
   });
 
-  // Older messages load when the top of the list comes into view.
+  // Older messages load when the top of the list comes near the view, and
+  // again while it stays near (a quick scroll may outrun one page).
   const older = $('older');
   if (older && 'IntersectionObserver' in window) {
     let loading = false;
-    const io = new IntersectionObserver(async (entries) => {
-      if (loading || !entries.some((en) => en.isIntersecting)) return;
+    const near = () => older.isConnected && older.getBoundingClientRect().bottom > scroller.getBoundingClientRect().top - 400;
+    const loadOlder = async () => {
+      if (loading || !older.isConnected) return;
       loading = true;
       try {
         const r = await request('GET', `/c/${convId}/older?before=${older.dataset.before}`);
@@ -498,6 +500,10 @@
       } finally {
         loading = false;
       }
+      requestAnimationFrame(() => { if (near()) loadOlder(); });
+    };
+    const io = new IntersectionObserver((entries) => {
+      if (entries.some((en) => en.isIntersecting)) loadOlder();
     }, { root: scroller, rootMargin: '400px 0px 0px 0px' });
     io.observe(older);
   }
