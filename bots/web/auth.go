@@ -90,6 +90,21 @@ func (l *Links) LoginLink(ctx context.Context, userID string, chat conversation.
 	return l.public + "link/" + token, nil
 }
 
+// logOwnerLink logs a one-time login link for the owner when nobody can log
+// in with a password yet: the first run's way in.
+func (s *Server) logOwnerLink(ctx context.Context) {
+	if len(s.users) > 0 {
+		return
+	}
+	link, err := (&Links{public: s.opt.PublicURL, store: s.store, now: s.opt.Now}).LoginLink(ctx, ownerUser, "")
+	if err != nil {
+		s.log.Warn("web: owner's login link", "err", err)
+		return
+	}
+	s.log.Info("web chat: no web.users yet; open this link to log in (it works once, within 10 minutes; "+
+		"a restart makes a new one). Add users with chatbot passwd.", "url", link)
+}
+
 // user returns the identity of the request's session, or "" when it has none.
 // A session in use slides: once an hour at most, its expiry moves to
 // SessionTTL from now.
@@ -117,9 +132,17 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) string {
 	return user
 }
 
+// ownerUser is the identity of the login link the server logs when web.users
+// is empty: the owner's, on a first run. It stops working once users exist.
+const ownerUser = "local:owner"
+
 // allowed reports whether user may still use the page: a password user still
-// in web.users, or a platform user the platform still allows.
+// in web.users, the owner while there are none, or a platform user the
+// platform still allows.
 func (s *Server) allowed(user string) bool {
+	if user == ownerUser {
+		return len(s.users) == 0
+	}
 	if name, ok := strings.CutPrefix(user, "web:"); ok {
 		_, known := s.users[name]
 		return known

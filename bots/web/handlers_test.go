@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -1007,5 +1008,67 @@ func TestPasswordHash(t *testing.T) {
 	}
 	if _, err := web.HashPassword(strings.Repeat("x", 73)); err == nil {
 		t.Error("a password bcrypt would cut was hashed")
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestOwnerLinkOnFirstRun: with no web.users, Serve logs a one-time login
+// link for the owner; with users, it logs none and that identity is refused.
+func TestOwnerLinkOnFirstRun(t *testing.T) {
+	h := newHarness(t)
+	for _, users := range [][]web.User{nil, {{Name: "ana", PasswordHash: hash(t, anaPassword)}}} {
+		var logs syncBuffer
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		public := "http://" + ln.Addr().String() + "/"
+		w, err := web.New(web.Options{PublicURL: public, Users: users, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, h.engine, h.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Serve(ctx, ln) }()
+		waitFor(t, w.Ready)
+		link := regexp.MustCompile(`url=(\S+/link/\S+)`).FindStringSubmatch(logs.String())
+		c := &client{t: t, h: &harness{URL: public, srv: &httptest.Server{URL: strings.TrimSuffix(public, "/")}}, http: h.client(t).http}
+		if users != nil {
+			if link != nil {
+				t.Errorf("with users, the log shows a login link: %s", logs.String())
+			}
+		} else {
+			if link == nil {
+				t.Fatalf("no login link in the log: %s", logs.String())
+			}
+			resp, _ := c.do("POST", "link", url.Values{"token": {link[1][strings.LastIndex(link[1], "/")+1:]}})
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("owner's link = %s", resp.Status)
+			}
+			if _, body := c.do("GET", "", nil, "Accept", "text/html"); !strings.Contains(body, `name="message"`) {
+				t.Error("the owner's link does not log in")
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve = %v", err)
+		}
 	}
 }

@@ -40,6 +40,7 @@ type pageData struct {
 	Login     bool
 	Error     string
 	LinkToken string
+	NoUsers   bool // nobody may log in with a password
 
 	// The chat.
 	User     string
@@ -92,7 +93,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 
 // loginPage shows the login form, with a note when msg is set.
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	s.render(w, r, status, "login.html", pageData{Base: s.base, Title: "Log in", Login: true, Error: msg})
+	s.render(w, r, status, "login.html", pageData{Base: s.base, Title: "Log in", Login: true, Error: msg, NoUsers: len(s.users) == 0})
 }
 
 // linkPage shows a login link's page. The link is used up only when the page
@@ -258,6 +259,9 @@ func (s *Server) pickers(cs conversation.ChatSettings) (models, personas []optio
 
 // displayName is how the page names a user.
 func displayName(user string) string {
+	if user == ownerUser {
+		return "owner"
+	}
 	if name, ok := strings.CutPrefix(user, "web:"); ok {
 		return name
 	}

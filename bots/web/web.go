@@ -222,6 +222,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("web chat", "listen", ln.Addr().String(), "url", s.opt.PublicURL)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	s.logOwnerLink(ctx)
 	s.ready.Store(true)
 	janitor := time.NewTicker(time.Minute)
 	defer janitor.Stop()
