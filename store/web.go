@@ -24,7 +24,12 @@ var (
 	bucketWebSessions = []byte("web_sessions") // sha256(token) → JSON webSession
 	bucketWebTokens   = []byte("web_tokens")   // sha256(token) → JSON webToken
 	bucketWebConvs    = []byte("web_convs")    // user → id → JSON webConv
+	bucketWebImages   = []byte("web_images")   // chat → the pictures drawn there (PutWebImage)
 )
+
+// MaxWebImagesPerChat is how many drawn pictures the web chat keeps per chat;
+// the oldest go first.
+const MaxWebImagesPerChat = 20
 
 // OpWeb names the web chat's operations in the store's error counts (Errors).
 const OpWeb = "web"
@@ -256,6 +261,99 @@ func (db *DB) DeleteWebConversation(ctx context.Context, user, id string) error 
 		}
 		return b.Delete([]byte(id))
 	})
+}
+
+// The keys of a chat's bucket under bucketWebImages.
+var (
+	imgData   = []byte("d/") // d/‖sha → bytes
+	imgPrompt = []byte("p/") // p/‖prompt → sha
+	imgAge    = []byte("a/") // a/‖seq‖sha → nil, oldest first
+)
+
+// PutWebImage keeps a picture drawn in chat for prompt, so that the web chat
+// shows it again later; past MaxWebImagesPerChat the oldest goes.
+func (db *DB) PutWebImage(ctx context.Context, chat conversation.ChatID, prompt, sha string, data []byte) error {
+	return db.webUpdate(ctx, "save web image", func(tx *bbolt.Tx) error {
+		top, err := tx.CreateBucketIfNotExists(bucketWebImages)
+		if err != nil {
+			return err
+		}
+		b, err := top.CreateBucketIfNotExists([]byte(chat))
+		if err != nil {
+			return err
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		for _, kv := range [][2][]byte{
+			{append(imgData[:2:2], sha...), data},
+			{append(imgPrompt[:2:2], prompt...), []byte(sha)},
+			{append(append(imgAge[:2:2], seqKey(seq)...), sha...), nil},
+		} {
+			if err := b.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		var ages [][]byte
+		c := b.Cursor()
+		for k, _ := c.Seek(imgAge); bytes.HasPrefix(k, imgAge); k, _ = c.Next() {
+			ages = append(ages, bytes.Clone(k))
+		}
+		for _, k := range ages[:max(len(ages)-MaxWebImagesPerChat, 0)] {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			if err := b.Delete(append(imgData[:2:2], k[len(imgAge)+8:]...)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// WebImageFor returns the SHA-256 of the picture drawn in chat for prompt, or
+// "" when none is kept.
+func (db *DB) WebImageFor(ctx context.Context, chat conversation.ChatID, prompt string) (string, error) {
+	var sha string
+	err := db.webView(ctx, "read web image", func(tx *bbolt.Tx) error {
+		if b := webImages(tx, chat); b != nil {
+			if v := b.Get(append(imgPrompt[:2:2], prompt...)); v != nil && b.Get(append(imgData[:2:2], v...)) != nil {
+				sha = string(v)
+			}
+		}
+		return nil
+	})
+	return sha, err
+}
+
+// WebImage returns the bytes of a picture drawn in chat (nil when not kept).
+func (db *DB) WebImage(ctx context.Context, chat conversation.ChatID, sha string) ([]byte, error) {
+	var data []byte
+	err := db.webView(ctx, "read web image", func(tx *bbolt.Tx) error {
+		if b := webImages(tx, chat); b != nil {
+			data = bytes.Clone(b.Get(append(imgData[:2:2], sha...)))
+		}
+		return nil
+	})
+	return data, err
+}
+
+// DeleteWebImages forgets the pictures drawn in chat.
+func (db *DB) DeleteWebImages(ctx context.Context, chat conversation.ChatID) error {
+	return db.webUpdate(ctx, "delete web images", func(tx *bbolt.Tx) error {
+		if top := tx.Bucket(bucketWebImages); top != nil && top.Bucket([]byte(chat)) != nil {
+			return top.DeleteBucket([]byte(chat))
+		}
+		return nil
+	})
+}
+
+func webImages(tx *bbolt.Tx, chat conversation.ChatID) *bbolt.Bucket {
+	if top := tx.Bucket(bucketWebImages); top != nil {
+		return top.Bucket([]byte(chat))
+	}
+	return nil
 }
 
 // HistoryPage returns up to max of chat's messages stored before the sequence

@@ -248,3 +248,36 @@ func mustWeb(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestWebImagesKeptWithACap(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	const chat = conversation.ChatID("web:ana:x")
+	if sha, err := db.WebImageFor(ctx, chat, "cat"); sha != "" || err != nil {
+		t.Fatalf("empty store: %q %v", sha, err)
+	}
+	for i := range MaxWebImagesPerChat + 2 {
+		mustWeb(t, db.PutWebImage(ctx, chat, fmt.Sprint("prompt ", i), fmt.Sprint("sha", i), []byte(fmt.Sprint("png ", i))))
+	}
+	if sha, _ := db.WebImageFor(ctx, chat, "prompt 0"); sha != "" {
+		t.Errorf("the oldest picture is still kept: %q", sha)
+	}
+	sha, _ := db.WebImageFor(ctx, chat, "prompt 21")
+	data, _ := db.WebImage(ctx, chat, sha)
+	if sha != "sha21" || string(data) != "png 21" {
+		t.Errorf("newest = %q %q", sha, data)
+	}
+	n := 0
+	for i := range MaxWebImagesPerChat + 2 {
+		if d, _ := db.WebImage(ctx, chat, fmt.Sprint("sha", i)); d != nil {
+			n++
+		}
+	}
+	if n != MaxWebImagesPerChat {
+		t.Errorf("kept %d pictures, want %d", n, MaxWebImagesPerChat)
+	}
+	mustWeb(t, db.DeleteWebImages(ctx, chat))
+	if d, _ := db.WebImage(ctx, chat, "sha21"); d != nil {
+		t.Error("pictures kept after delete")
+	}
+}

@@ -270,13 +270,22 @@ func fileType(name, sent string, data []byte) string {
 // isCommand reports whether text is an engine command answered at once (every
 // one but /image, which is a turn).
 func isCommand(text string) bool {
-	if !conversation.IsCommand(text) {
-		return false
+	_, image := imagePrompt(text)
+	return conversation.IsCommand(text) && !image
+}
+
+// imagePrompt returns the prompt of an /image command, as the engine reads it.
+func imagePrompt(text string) (string, bool) {
+	t := strings.TrimSpace(text)
+	word, rest, _ := strings.Cut(t, " ")
+	if w, r, found := strings.Cut(word, "\n"); found {
+		word, rest = w, r+" "+rest
 	}
-	word, _, _ := strings.Cut(strings.TrimSpace(text), " ")
-	word, _, _ = strings.Cut(word, "\n")
 	word, _, _ = strings.Cut(word, "@")
-	return !strings.EqualFold(word, "/"+conversation.CommandImage)
+	if !strings.EqualFold(word, "/"+conversation.CommandImage) {
+		return "", false
+	}
+	return strings.TrimSpace(rest), true
 }
 
 // readMessage reads the message and its files from a multipart form, bounding
@@ -367,9 +376,15 @@ func (s *Server) startTurn(ctx context.Context, user string, c convRef, text str
 	if err := s.store.PutWebConversation(ctx, user, c.ID, c.Chat, "", started); err != nil {
 		s.log.Warn("web: touch conversation", "err", err)
 	}
+	rep := turnReply{l: l, turn: turn}
+	if prompt, ok := imagePrompt(text); ok {
+		rep.keep = func(ctx context.Context, img conversation.Attachment) error {
+			return s.store.PutWebImage(ctx, c.Chat, prompt, img.SHA256, img.Data)
+		}
+	}
 	req := conversation.Request{
 		Chat: c.Chat, UserID: user, Text: text, Files: files, Private: true,
-		Reply: turnReply{l: l, turn: turn}, UpdateEvery: s.opt.UpdateEvery,
+		Reply: rep, UpdateEvery: s.opt.UpdateEvery,
 	}
 	s.wg.Add(1)
 	go func() {
@@ -533,7 +548,7 @@ func (s *Server) rename(w http.ResponseWriter, r *http.Request, user string, c c
 func (s *Server) deleteConversation(w http.ResponseWriter, r *http.Request, user string, c convRef) {
 	if strings.HasPrefix(string(c.Chat), "web:") {
 		s.runCommand(r.Context(), user, c.Chat, "/"+conversation.CommandStop)
-		if err := s.store.Reset(r.Context(), c.Chat); err != nil {
+		if err := errors.Join(s.store.Reset(r.Context(), c.Chat), s.store.DeleteWebImages(r.Context(), c.Chat)); err != nil {
 			s.serverError(w, r, "reset conversation", err)
 			return
 		}
@@ -658,6 +673,12 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request, user string, c con
 	if err != nil {
 		s.serverError(w, r, "read file", err)
 		return
+	}
+	if data == nil {
+		if data, err = s.store.WebImage(r.Context(), c.Chat, sha); err != nil {
+			s.serverError(w, r, "read picture", err)
+			return
+		}
 	}
 	if data == nil {
 		if l := s.hub.get(c.Chat, false); l != nil {

@@ -1072,3 +1072,27 @@ func TestOwnerLinkOnFirstRun(t *testing.T) {
 		}
 	}
 }
+
+func TestDrawnPictureStaysAfterReload(t *testing.T) {
+	h := newHarness(t)
+	c := h.client(t)
+	c.login("ana", anaPassword)
+	a := c.send("", "/image a red square")
+	if a.Command || a.Turn == 0 {
+		t.Fatalf("/image is a turn: %+v", a)
+	}
+	chat := chatOf(t, h, "web:ana", a.Conversation)
+	waitStored(t, h, chat, 2)
+	_, page := c.do("GET", "c/"+a.Conversation, nil, "Accept", "text/html")
+	src := regexp.MustCompile(`<figure class="drawn"><a href="([^"]+)"`).FindStringSubmatch(page)
+	if src == nil {
+		t.Fatalf("the page does not show the picture: %.2000s", page)
+	}
+	resp, body := c.do("GET", strings.TrimPrefix(src[1], "/"), nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || len(body) == 0 {
+		t.Errorf("picture = %s %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if imgs := h.fake.ImageCalls(); len(imgs) != 1 || imgs[0].Prompt != "a red square" {
+		t.Errorf("image calls = %+v", imgs)
+	}
+}

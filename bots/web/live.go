@@ -282,6 +282,8 @@ func isClosed(c chan struct{}) bool {
 type turnReply struct {
 	l    *live
 	turn int64
+	// keep stores a drawn picture, so that the page shows it after a reload.
+	keep func(ctx context.Context, img conversation.Attachment) error
 }
 
 var (
@@ -305,10 +307,20 @@ func (r turnReply) Drawing(context.Context) {
 }
 
 // FinishImage shows the drawn picture under its caption.
-func (r turnReply) FinishImage(_ context.Context, img conversation.Attachment, caption string) error {
+func (r turnReply) FinishImage(ctx context.Context, img conversation.Attachment, caption string) error {
 	src := r.l.addFile(r.turn, img.SHA256, file{mime: img.MIME, data: img.Data})
-	figure := fmt.Sprintf(`<figure class="drawn"><a href="%[1]s" target="_blank"><img src="%[1]s" alt="%[2]s"></a></figure>`,
-		html.EscapeString(src), html.EscapeString(caption))
-	r.l.set(r.turn, caption, true, figure)
+	if r.keep != nil {
+		if err := r.keep(context.WithoutCancel(ctx), img); err != nil {
+			r.l.set(r.turn, caption+"\n\n⚠️ The picture could not be saved: it will not show after a reload.", true, drawnFigure(src, caption))
+			return err
+		}
+	}
+	r.l.set(r.turn, caption, true, drawnFigure(src, caption))
 	return nil
+}
+
+// drawnFigure shows a drawn picture.
+func drawnFigure(src, caption string) string {
+	return fmt.Sprintf(`<figure class="drawn"><a href="%[1]s" target="_blank"><img src="%[1]s" alt="%[2]s"></a></figure>`,
+		html.EscapeString(src), html.EscapeString(caption))
 }

@@ -2,11 +2,14 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,7 +150,7 @@ func (s *Server) messages(r *http.Request, c convRef) (views []msgView, before u
 		before = first
 	}
 	fileBase := s.base + "/c/" + c.ID + "/file/"
-	views = s.views(msgs, fileBase)
+	views = s.views(r.Context(), c, msgs)
 	if st.turn == 0 {
 		return views, before, "", false, nil
 	}
@@ -178,8 +181,12 @@ func (s *Server) messages(r *http.Request, c convRef) (views []msgView, before u
 	return views, before, last, !st.done, nil
 }
 
+// drawnNote matches the engine's note in the history that a picture was drawn.
+var drawnNote = regexp.MustCompile(`^\[I drew a picture for the prompt (".*") and posted it\.\]$`)
+
 // views renders stored messages.
-func (s *Server) views(msgs []conversation.Message, fileBase string) []msgView {
+func (s *Server) views(ctx context.Context, c convRef, msgs []conversation.Message) []msgView {
+	fileBase := s.base + "/c/" + c.ID + "/file/"
 	views := make([]msgView, 0, len(msgs))
 	for _, m := range msgs {
 		v := msgView{Role: string(m.Role), FileBase: fileBase}
@@ -191,12 +198,32 @@ func (s *Server) views(msgs []conversation.Message, fileBase string) []msgView {
 			}
 		case conversation.RoleAssistant:
 			v.Blocks = htmlBlocks(s.md.blocks(m.Content))
+			if sha := s.drawn(ctx, c.Chat, m.Content); sha != "" {
+				v.Blocks = append(v.Blocks, template.HTML(drawnFigure(fileBase+sha, m.Content)))
+			}
 		default:
 			continue
 		}
 		views = append(views, v)
 	}
 	return views
+}
+
+// drawn returns the picture an assistant message says was drawn, if kept.
+func (s *Server) drawn(ctx context.Context, chat conversation.ChatID, content string) string {
+	m := drawnNote.FindStringSubmatch(content)
+	if m == nil {
+		return ""
+	}
+	prompt, err := strconv.Unquote(m[1])
+	if err != nil {
+		return ""
+	}
+	sha, err := s.store.WebImageFor(ctx, chat, prompt)
+	if err != nil {
+		s.log.Warn("web: read picture", "err", err)
+	}
+	return sha
 }
 
 // htmlBlocks marks rendered blocks as safe HTML: markdown made them so.
@@ -222,7 +249,7 @@ func (s *Server) older(w http.ResponseWriter, r *http.Request, user string, c co
 		return
 	}
 	var b bytes.Buffer
-	if err := s.pages.t.ExecuteTemplate(&b, "messages", s.views(msgs, s.base+"/c/"+c.ID+"/file/")); err != nil {
+	if err := s.pages.t.ExecuteTemplate(&b, "messages", s.views(r.Context(), c, msgs)); err != nil {
 		s.serverError(w, r, "render messages", err)
 		return
 	}

@@ -55,6 +55,11 @@ type Store interface {
 	WebConversation(ctx context.Context, user, id string) (chat conversation.ChatID, title string, err error)
 	WebConversations(ctx context.Context, user string, fn func(id string, chat conversation.ChatID, title string, updated time.Time) error) error
 	DeleteWebConversation(ctx context.Context, user, id string) error
+
+	PutWebImage(ctx context.Context, chat conversation.ChatID, prompt, sha string, data []byte) error
+	WebImageFor(ctx context.Context, chat conversation.ChatID, prompt string) (string, error)
+	WebImage(ctx context.Context, chat conversation.ChatID, sha string) ([]byte, error)
+	DeleteWebImages(ctx context.Context, chat conversation.ChatID) error
 }
 
 // User is one entry of web.users.
