@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -419,5 +421,80 @@ func TestBrowserPhone(t *testing.T) {
 	b.until(`document.getElementById('sidebar').getBoundingClientRect().left >= 0`)
 	b.do(chromedp.Click(chromedp.CSS(`[aria-label="New chat"]`)))
 	b.until(`document.querySelectorAll('[data-role]').length == 0 && document.querySelector('textarea[name=message]') != null`)
+	b.noErrors()
+}
+
+func TestBrowserRegenerateAndEdit(t *testing.T) {
+	h := newHarness(t)
+	b := newTab(t)
+	b.login(h.URL, "ana", anaPassword)
+	b.say("first question")
+	b.until(replyDone)
+	b.say("second question")
+	b.until(`document.querySelectorAll('[data-role=assistant]').length == 2 && ` + replyDone)
+	h.fake.Enqueue(slow("A fresh second answer.", 30*time.Millisecond))
+	b.do(chromedp.Click(chromedp.CSS(`button[aria-label="Regenerate answer"]`)))
+	b.until(replyDone + ` && (` + lastReply + `) == "A fresh second answer."`)
+	if got := b.texts(`[data-role]`); strings.Join(got, "|") != "first question|You said: first question|second question|A fresh second answer." {
+		t.Errorf("after regenerate: %q", got)
+	}
+	b.do(
+		chromedp.Click(chromedp.CSS(`button[aria-label="Edit question"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`textarea[aria-label="Edited question"]`)),
+		chromedp.SetValue(chromedp.CSS(`textarea[aria-label="Edited question"]`), "second question, better"),
+		chromedp.Click(chromedp.CSS(`button[aria-label="Send edited question"]`)),
+	)
+	b.until(replyDone + ` && (` + lastReply + `) == "You said: second question, better"`)
+	want := "first question|You said: first question|second question, better|You said: second question, better"
+	if got := b.texts(`[data-role]`); strings.Join(got, "|") != want {
+		t.Errorf("after edit: %q", got)
+	}
+	b.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-role=assistant]`)))
+	if got := b.texts(`[data-role]`); strings.Join(got, "|") != want {
+		t.Errorf("after reload: %q", got)
+	}
+	b.noErrors()
+}
+
+func TestBrowserSubPath(t *testing.T) {
+	h := newHarness(t, func(s *setup) { s.base = "/chat" })
+	if !strings.HasSuffix(h.URL, "/chat/") {
+		t.Fatalf("URL = %s", h.URL)
+	}
+	h.fake.Enqueue(slow("Served under a sub-path.", 30*time.Millisecond))
+	b := newTab(t)
+	b.login(h.URL, "ana", anaPassword)
+	b.say("hello")
+	b.until(replyDone + ` && (` + lastReply + `) == "Served under a sub-path."`)
+	if path := eval[string](b, `location.pathname`); !strings.HasPrefix(path, "/chat/c/") {
+		t.Errorf("conversation at %q", path)
+	}
+	b.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-role=assistant]`)))
+	if n := b.count(`[data-role]`); n != 2 {
+		t.Errorf("%d messages after reload", n)
+	}
+	b.noErrors()
+}
+
+func TestBrowserAttachAFile(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "dot.png"), png1x1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := newTab(t)
+	b.login(h.URL, "ana", anaPassword)
+	b.do(chromedp.SetUploadFiles(chromedp.CSS(`input[type=file]`), []string{filepath.Join(dir, "dot.png")}))
+	b.until(`document.querySelectorAll('#attached .chip').length == 1`)
+	b.say("what is in this picture?")
+	b.until(replyDone)
+	if n := b.count(`[data-role=user] img`); n != 1 {
+		t.Errorf("the question shows %d pictures", n)
+	}
+	b.until(`document.querySelector('[data-role=user] img').naturalWidth == 1`)
+	reqs := h.fake.Requests()
+	if last := reqs[0].Messages[len(reqs[0].Messages)-1]; len(last.Images) != 1 {
+		t.Errorf("the model got %d images", len(last.Images))
+	}
 	b.noErrors()
 }
