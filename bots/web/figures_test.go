@@ -130,7 +130,7 @@ func TestFigures(t *testing.T) {
 	a.login("ana", anaPassword)
 	conv := a.send("", "message 0").Conversation
 	chat := chatOf(t, h, "web:ana", conv)
-	waitStored(t, h, chat, 2)
+	a.waitDone(conv)
 	for i := 1; i < 250; i++ {
 		answer := fmt.Sprintf("Answer %d with **some** Markdown and a list:\n\n- one\n- two\n\nand a paragraph that is long enough to wrap on a narrow screen, as answers are.", i)
 		if i%5 == 0 {
@@ -173,8 +173,7 @@ func TestScreenshots(t *testing.T) {
 	a := h.client(t)
 	a.login("ana", anaPassword)
 	for _, q := range []string{"Plan a weekend in Lisbon", "Explain Go's context package", "Which tea goes with dumplings?"} {
-		conv := a.send("", q).Conversation
-		waitStored(t, h, chatOf(t, h, "web:ana", conv), 2)
+		a.waitDone(a.send("", q).Conversation)
 	}
 	h.fake.Enqueue(openaitest.Text("Here is a small, safe way to read a file line by line in Go:\n\n" +
 		"```go\nf, err := os.Open(\"notes.txt\")\nif err != nil {\n\treturn err\n}\ndefer f.Close()\n\nsc := bufio.NewScanner(f)\nfor sc.Scan() {\n\tfmt.Println(sc.Text())\n}\nreturn sc.Err()\n```\n\n" +

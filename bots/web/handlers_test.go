@@ -647,6 +647,16 @@ func waitStored(t *testing.T, h *harness, chat conversation.ChatID, n int) []con
 	}
 }
 
+// waitDone waits until the conversation's reply is finished, as its stream
+// tells the page (the engine stores a turn just before its final text).
+func (c *client) waitDone(conv string) {
+	c.t.Helper()
+	s := c.stream(conv, "")
+	defer s.close()
+	for !s.next().Turn.Done {
+	}
+}
+
 // chatOf finds the chat of ana's conversation id.
 func chatOf(t *testing.T, h *harness, user, id string) conversation.ChatID {
 	chat, _, err := h.db.WebConversation(context.Background(), user, id)
@@ -856,9 +866,9 @@ func TestRegenerateAndEdit(t *testing.T) {
 	c.login("ana", anaPassword)
 	a := c.send("", "first")
 	chat := chatOf(t, h, "web:ana", a.Conversation)
-	waitStored(t, h, chat, 2)
+	c.waitDone(a.Conversation)
 	c.send(a.Conversation, "second")
-	waitStored(t, h, chat, 4)
+	c.waitDone(a.Conversation)
 	h.fake.Enqueue(openaitest.Text("another answer"))
 	if resp, body := c.do("POST", "c/"+a.Conversation+"/regenerate", url.Values{}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("regenerate = %s %s", resp.Status, body)
@@ -867,10 +877,10 @@ func TestRegenerateAndEdit(t *testing.T) {
 	if got := contents(reqs[2]); got != "user:first|assistant:You said: first|user:second" {
 		t.Errorf("regenerate's context = %s", got)
 	}
-	waitFor(t, func() bool {
-		msgs, _ := h.db.Recent(context.Background(), chat, 10)
-		return len(msgs) == 4 && msgs[3].Content == "another answer"
-	})
+	c.waitDone(a.Conversation)
+	if msgs, _ := h.db.Recent(context.Background(), chat, 10); len(msgs) != 4 || msgs[3].Content != "another answer" {
+		t.Fatalf("after regenerate the history is %+v", msgs)
+	}
 	if resp, body := c.do("POST", "c/"+a.Conversation+"/edit", url.Values{"message": {"second, edited"}}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("edit = %s %s", resp.Status, body)
 	}
@@ -925,8 +935,7 @@ func TestCommandsAnswerAtOnce(t *testing.T) {
 		t.Errorf("/help in a new chat = %+v", a)
 	}
 	a := c.send("", "hi")
-	chat := chatOf(t, h, "web:ana", a.Conversation)
-	waitStored(t, h, chat, 2)
+	c.waitDone(a.Conversation)
 	if got := c.send(a.Conversation, "/model gpt-5.5"); !strings.Contains(got.HTML, "gpt-5.5") {
 		t.Errorf("/model = %+v", got)
 	}
@@ -954,7 +963,7 @@ func TestOlderMessagesLoadInPages(t *testing.T) {
 	c.login("ana", anaPassword)
 	a := c.send("", "message 0")
 	chat := chatOf(t, h, "web:ana", a.Conversation)
-	waitStored(t, h, chat, 2)
+	c.waitDone(a.Conversation)
 	for i := 1; i < 250; i++ { // 500 messages
 		h.db.AppendTurn(context.Background(), chat,
 			conversation.Message{Role: conversation.RoleUser, Content: fmt.Sprint("message ", i)},
@@ -1081,8 +1090,7 @@ func TestDrawnPictureStaysAfterReload(t *testing.T) {
 	if a.Command || a.Turn == 0 {
 		t.Fatalf("/image is a turn: %+v", a)
 	}
-	chat := chatOf(t, h, "web:ana", a.Conversation)
-	waitStored(t, h, chat, 2)
+	c.waitDone(a.Conversation)
 	_, page := c.do("GET", "c/"+a.Conversation, nil, "Accept", "text/html")
 	src := regexp.MustCompile(`<figure class="drawn"><a href="([^"]+)"`).FindStringSubmatch(page)
 	if src == nil {

@@ -208,6 +208,7 @@ func (l *live) handledTurn(turn int64, now time.Time) {
 	if !isClosed(l.handled) {
 		close(l.handled)
 	}
+	l.files = nil // stored now (or not kept at all): the store serves them
 	l.changedLocked()
 }
 

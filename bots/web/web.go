@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,7 +154,7 @@ func New(opt Options, engine Handler, st Store) (*Server, error) {
 	}
 	public, err := PublicURL(opt.PublicURL, opt.Listen)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	u, _ := url.Parse(public)
 	s := &Server{
@@ -185,14 +186,14 @@ func New(opt Options, engine Handler, st Store) (*Server, error) {
 func PublicURL(public, listen string) (string, error) {
 	if public == "" {
 		_, port, err := net.SplitHostPort(listen)
-		if err != nil {
-			return "", fmt.Errorf("web.listen: %w", err)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			return "", fmt.Errorf("web.listen must be host:port, e.g. 127.0.0.1:8080 or :8080, got %q", listen)
 		}
 		public = "http://localhost:" + port + "/"
 	}
 	u, err := url.Parse(public)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("web.public_url: must be an http(s) URL without query, got %q", public)
+		return "", fmt.Errorf("web.public_url must be an http(s) URL without a query, got %q", public)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"

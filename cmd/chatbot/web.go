@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -29,12 +30,10 @@ type WebUserConfig struct {
 func webChecks(w WebConfig) []keyCheck {
 	var checks []keyCheck
 	if w.Listen != "" {
-		_, err := web.PublicURL(w.PublicURL, w.Listen)
-		key := "web.public_url"
-		if w.PublicURL == "" {
-			key = "web.listen"
+		checks = append(checks, keyCheck{"web.listen", listenAddr(w.Listen)})
+		if _, err := web.PublicURL(w.PublicURL, w.Listen); w.PublicURL != "" && err != nil {
+			checks = append(checks, keyCheck{"web.public_url", errors.New("must be an http(s) URL without a query, e.g. https://chat.example.com/")})
 		}
-		checks = append(checks, keyCheck{key, err})
 	}
 	seen := map[string]bool{}
 	for i, u := range w.Users {
