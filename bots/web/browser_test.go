@@ -174,8 +174,9 @@ func eval[T any](tb *tab, expr string) T {
 	return v
 }
 
-// until waits until the JavaScript expression is true. A navigation while it
-// waits (which destroys the page's JavaScript context) is waited out.
+// until waits until the JavaScript expression is true. An error (such as a
+// navigation destroying the page's JavaScript context while it waits) is
+// waited out, until the bound.
 func (tb *tab) until(expr string) {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, wait)
@@ -185,7 +186,7 @@ func (tb *tab) until(expr string) {
 		if err == nil {
 			return
 		}
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "context") {
+		if ctx.Err() != nil {
 			tb.t.Fatalf("waiting for %s: %v (page errors: %v)", expr, err, tb.pageErrors())
 		}
 		time.Sleep(10 * time.Millisecond)

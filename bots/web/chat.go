@@ -40,9 +40,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /c/{id}/edit", s.conv(s.edit))
 	mux.HandleFunc("POST /c/{id}/rename", s.conv(s.rename))
 	mux.HandleFunc("POST /c/{id}/delete", s.conv(s.deleteConversation))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "Not found.", http.StatusNotFound)
-	})
+	mux.HandleFunc("/", s.notFound)
 	cop := http.NewCrossOriginProtection()
 	if err := cop.AddTrustedOrigin(s.origin); err != nil {
 		s.log.Warn("web: trusted origin", "origin", s.origin, "err", err)
@@ -52,6 +50,20 @@ func (s *Server) routes() http.Handler {
 		http.Error(w, "Cross-origin request refused.", http.StatusForbidden)
 	}))
 	return s.headers(cop.Handler(s.stripBase(mux)))
+}
+
+// notFound answers a path the page does not have: 404 for a logged-in user;
+// without a session, as every other request of the page, a redirect to the
+// login form (GET) or 401.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.user(w, r) != "":
+		http.Error(w, "Not found.", http.StatusNotFound)
+	case r.Method == http.MethodGet && !wantsJSON(r):
+		http.Redirect(w, r, s.base+"/", http.StatusSeeOther)
+	default:
+		writeJSON(w, http.StatusUnauthorized, errText("Please log in again."))
+	}
 }
 
 // stripBase serves the page at its sub-path: it takes the sub-path off the

@@ -225,9 +225,16 @@ func TestNoSessionNoModelCall(t *testing.T) {
 				t.Errorf("%s %s without a session = %s, want 401", tc.method, tc.path, resp.Status)
 			}
 		}
-		resp, _ := c.do("GET", "c/"+conv, nil, "Accept", "text/html")
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
-			t.Errorf("conversation page without a session = %s to %q, want a redirect to the login page", resp.Status, resp.Header.Get("Location"))
+		for _, path := range []string{"c/" + conv, "api/chat", "c/" + conv + "/file/" + strings.Repeat("0", 64)} {
+			resp, _ := c.do("GET", path, nil, "Accept", "text/html")
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+				t.Errorf("GET %s without a session = %s to %q, want a redirect to the login page", path, resp.Status, resp.Header.Get("Location"))
+			}
+		}
+		for _, path := range []string{"api/chat", "v1/chat/completions", "c/" + conv + "/messages"} {
+			if resp, _ := c.do("POST", path, url.Values{"message": {"hi"}}); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("POST %s without a session = %s, want 401", path, resp.Status)
+			}
 		}
 	}
 	if n := len(h.fake.Requests()); n != 1 {
