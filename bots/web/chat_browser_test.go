@@ -417,10 +417,13 @@ func TestBrowserPhone(t *testing.T) {
 			t.Errorf("%s reaches %v px", sel, right)
 		}
 	}
-	b.do(chromedp.Click(chromedp.CSS(`#menu`)))
-	b.until(`document.getElementById('sidebar').getBoundingClientRect().left >= 0`)
+	// New chat is in the top bar; the list opens as a drawer.
 	b.do(chromedp.Click(chromedp.CSS(`[aria-label="New chat"]`)))
 	b.until(`document.querySelectorAll('[data-role]').length == 0 && document.querySelector('textarea[name=message]') != null`)
+	b.do(chromedp.Click(chromedp.CSS(`#menu`)))
+	b.until(`document.querySelector('[data-conversation]').getBoundingClientRect().left >= 0`)
+	b.do(chromedp.Click(chromedp.CSS(`[data-conversation]`)))
+	b.until(`document.querySelectorAll('[data-role]').length == 2`)
 	b.noErrors()
 }
 
