@@ -12,6 +12,8 @@ import (
 	"github.com/chatbot-dev/chatbot/conversation"
 )
 
+var _ web.Store = (*store.DB)(nil)
+
 // WebConfig is the web chat; it runs when Listen is set.
 type WebConfig struct {
 	Listen    string          `yaml:"listen"`
