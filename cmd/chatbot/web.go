@@ -10,9 +10,15 @@ import (
 
 	"github.com/chatbot-dev/chatbot/bots/web"
 	"github.com/chatbot-dev/chatbot/conversation"
+	"github.com/chatbot-dev/chatbot/store"
+	"github.com/chatbot-dev/chatbot/store/postgres"
 )
 
-var _ web.Store = (*store.DB)(nil)
+// Both stores keep the web chat's state.
+var (
+	_ web.Store = (*store.DB)(nil)
+	_ web.Store = (*postgres.Store)(nil)
+)
 
 // WebConfig is the web chat; it runs when Listen is set.
 type WebConfig struct {
