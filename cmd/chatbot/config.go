@@ -24,6 +24,7 @@ type Config struct {
 	// Personas maps a persona's name to its system prompt, for /persona.
 	Personas map[string]string `yaml:"personas"`
 	Tools    ToolsConfig       `yaml:"tools"`
+	Web      WebConfig         `yaml:"web"`
 }
 
 // ToolsConfig is the MCP servers whose tools the model may call.
@@ -238,6 +239,7 @@ func (c *Config) validate() error {
 	}
 	checks = append(checks, personaChecks(c.Personas)...)
 	checks = append(checks, toolChecks(c.Tools)...)
+	checks = append(checks, webChecks(c.Web)...)
 	for _, ch := range checks {
 		if ch.err != nil {
 			return fmt.Errorf("config: %s: %w", ch.key, ch.err)

@@ -10,7 +10,7 @@ import (
 
 var errHelp = errors.New("help requested")
 
-const usage = `Usage: chatbot [serve|check|chat|health|store check|store repair] [-config FILE]
+const usage = `Usage: chatbot [serve|check|chat|health|passwd|store check|store repair] [-config FILE]
        (the flag may also come first: chatbot -config FILE check)
 
 Commands:
@@ -19,13 +19,15 @@ Commands:
           http.listen; exit 1 on failure
   chat    talk to the model in the terminal, with the same engine and store
   health  ask a running bot's http.listen /healthz (for container health checks)
+  passwd  read a password (one line of standard input; on a terminal, asked twice)
+          and print its hash for web.users
   store check   read the whole store file and report any damage (bot stopped)
   store repair  copy the readable chats of a damaged store to a new file (bot stopped)
 
 Flags:
 `
 
-var commands = []string{"serve", "check", "chat", "health", "store check", "store repair"}
+var commands = []string{"serve", "check", "chat", "health", "passwd", "store check", "store repair"}
 
 // ParseFlags reads "[command] [-config FILE]", or the flag before the command;
 // the command defaults to serve.

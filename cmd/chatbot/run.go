@@ -35,8 +35,11 @@ type deps struct {
 
 // Run runs the parsed command until ctx ends.
 func (m *Main) Run(ctx context.Context) error {
-	if m.command == "health" {
+	switch m.command {
+	case "health":
 		return m.health(ctx)
+	case "passwd":
+		return m.passwd()
 	}
 	cfg, err := m.loadConfig()
 	if err != nil {
@@ -143,6 +146,7 @@ func openCore(ctx context.Context, cfg *Config, log *slog.Logger, obs conversati
 		DailyTokensPerUser: cfg.Limits.DailyTokensPerUser,
 		Observer:           obs,
 		Pending:            db,
+		WebLinks:           webLinks(cfg, db),
 	}, db, model, tokens)
 	return &core{db: db, tools: tools, model: model, engine: engine}, nil
 }
@@ -193,8 +197,8 @@ func (c *core) closeTools() error {
 
 // serve runs every platform whose token is set until ctx ends.
 func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	if cfg.Telegram.Token == "" && cfg.Slack.BotToken == "" {
-		return errors.New("no platform configured: set telegram.token or slack.bot_token " +
+	if cfg.Telegram.Token == "" && cfg.Slack.BotToken == "" && cfg.Web.Listen == "" {
+		return errors.New("no platform configured: set telegram.token, slack.bot_token or web.listen " +
 			"(for example export TELEGRAM_BOT_TOKEN=... with token: ${TELEGRAM_BOT_TOKEN} in the config)")
 	}
 	met := newMetrics()
@@ -207,7 +211,7 @@ func (m *Main) serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	ready := &readiness{store: c.db}
 	ready.storeOpen.Store(true)
 	d := deps{cfg: cfg, engine: c.engine, db: c.db, log: log, metrics: met}
-	for _, build := range []func(context.Context, deps) (platform, error){newTelegram, newSlack} {
+	for _, build := range []func(context.Context, deps) (platform, error){newTelegram, newSlack, newWeb} {
 		p, err := build(ctx, d)
 		if err != nil {
 			return errors.Join(err, c.close(0))

@@ -222,7 +222,7 @@ func TestStoreCommandLine(t *testing.T) {
 	}{
 		{args: []string{"store", "check", "-config", "x.yaml"}, command: "store check"},
 		{args: []string{"store", "repair"}, command: "store repair"},
-		{args: []string{"store"}, wantErr: `unknown command "store": use one of serve, check, chat, health, store check, store repair`},
+		{args: []string{"store"}, wantErr: `unknown command "store": use one of serve, check, chat, health, passwd, store check, store repair`},
 		{args: []string{"store", "fix"}, wantErr: `unknown command "store fix"`},
 		{args: []string{"store", "-config", "x.yaml"}, wantErr: `unknown command "store"`},
 	} {

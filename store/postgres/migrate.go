@@ -19,7 +19,7 @@ import (
 
 // SchemaVersion is the schema this code reads and writes: the number of its
 // migrations.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrationFiles are the schema's steps: migrations/NNNN_what.sql brings the
 // schema from version NNNN−1 to NNNN. A released file never changes; a change
