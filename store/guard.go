@@ -27,7 +27,7 @@ const (
 
 // ops lists the operations whose error counts exist from the start (at zero).
 var ops = []string{OpReadHistory, OpAppendTurn, OpReset, OpReadCursor, OpWriteCursor,
-	OpSeen, OpAddUsage, OpReadUsage, OpPending, OpSettings, OpReadBlob}
+	OpSeen, OpAddUsage, OpReadUsage, OpPending, OpSettings, OpReadBlob, OpWeb}
 
 // guard is the store's bookkeeping around every transaction: failed
 // operations counted by name, and the last write's failure.

@@ -86,6 +86,7 @@ func TestErrorsCountEachOperation(t *testing.T) {
 			return db.SetChatSettings(ctx, "c", conversation.ChatSettings{Model: "m"})
 		},
 		OpReadBlob: func(ctx context.Context) error { _, err := db.Blob(ctx, "c", "sha"); return err },
+		OpWeb:      func(ctx context.Context) error { return db.DeleteWebSession(ctx, "token") },
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
