@@ -97,3 +97,49 @@ func BenchmarkEngineTurnBolt(b *testing.B) {
 	defer db.Close()
 	benchmarkTurns(b, db)
 }
+
+// toolModel asks for one tool call, then answers with the tool's result.
+type toolModel struct{}
+
+func (toolModel) Name() string { return "tool-model" }
+
+func (toolModel) Stream(ctx context.Context, req conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
+	if len(req.Rounds) == 0 {
+		return conversation.Answer{Calls: []conversation.ToolCall{{ID: "c1", Name: "echo", Arguments: `{"text":"hi"}`}}}, nil
+	}
+	out.Text("The tool said " + req.Rounds[0].Results[0])
+	return conversation.Answer{}, nil
+}
+
+// echoTool is a tool that answers at once.
+type echoTool struct{}
+
+func (echoTool) List(context.Context) ([]conversation.Tool, error) {
+	return []conversation.Tool{{Name: "echo", Parameters: []byte(`{"type":"object"}`)}}, nil
+}
+
+func (echoTool) Call(_ context.Context, _, args string) (string, error) { return args, nil }
+
+// BenchmarkToolRound measures the engine's own cost of a turn with one round of
+// tool calls (model → tool → model), with an instant model and tool and an
+// in-memory history:
+//
+//	go test -run XXX -bench ToolRound -benchmem ./conversation/
+func BenchmarkToolRound(b *testing.B) {
+	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &memHistory{chats: map[conversation.ChatID][]conversation.Message{}}
+	e := conversation.New(conversation.Config{Tools: echoTool{}, Logger: slog.New(slog.DiscardHandler)}, h, toolModel{}, tokens)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req := conversation.Request{Chat: conversation.ChatID(fmt.Sprintf("c%d", i%100)), Text: "use the tool", Private: true, Reply: nopReply{}, UpdateEvery: time.Nanosecond}
+		if err := e.Handle(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
