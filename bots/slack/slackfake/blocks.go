@@ -16,6 +16,7 @@ const (
 	maxActionIDChars   = 255  // action_id
 	maxButtonValue     = 2000 // a button's value
 	maxButtonURL       = 3000 // a button's url
+	maxContextActions  = 5    // elements of a context_actions block
 )
 
 // block is the part of a Block Kit block the fake reads.
@@ -34,6 +35,50 @@ type element struct {
 	Value    string      `json:"value"`
 	URL      string      `json:"url"`
 	Style    string      `json:"style"`
+	// A feedback_buttons element's two buttons.
+	PositiveButton *feedbackButton `json:"positive_button"`
+	NegativeButton *feedbackButton `json:"negative_button"`
+	Icon           string          `json:"icon"` // an icon_button's
+}
+
+// feedbackButton is one button of a feedback_buttons element.
+type feedbackButton struct {
+	Text               *textObject `json:"text"`
+	Value              string      `json:"value"`
+	AccessibilityLabel string      `json:"accessibility_label"`
+}
+
+// Feedback is a feedback_buttons element of a message, as a test sees it.
+type Feedback struct {
+	BlockID, ActionID           string
+	PositiveText, PositiveValue string
+	NegativeText, NegativeValue string
+}
+
+// Feedback returns the feedback_buttons elements of the message's
+// context_actions blocks, in order.
+func (m Message) Feedback() []Feedback {
+	var out []Feedback
+	for _, b := range parseBlocks(m.Blocks) {
+		if b.Type != "context_actions" {
+			continue
+		}
+		for _, e := range b.Elements {
+			if e.Type != "feedback_buttons" || e.PositiveButton == nil || e.NegativeButton == nil {
+				continue
+			}
+			f := Feedback{BlockID: b.BlockID, ActionID: e.ActionID,
+				PositiveValue: e.PositiveButton.Value, NegativeValue: e.NegativeButton.Value}
+			if e.PositiveButton.Text != nil {
+				f.PositiveText = e.PositiveButton.Text.Text
+			}
+			if e.NegativeButton.Text != nil {
+				f.NegativeText = e.NegativeButton.Text.Text
+			}
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // textObject is a Block Kit text object.
@@ -132,6 +177,10 @@ func checkBlocks(raw string) string {
 			if code := checkActions(b.Elements); code != "" {
 				return code
 			}
+		case "context_actions":
+			if code := checkContextActions(b.Elements); code != "" {
+				return code
+			}
 		}
 	}
 	if markdown > maxMarkdownBlockChars {
@@ -165,6 +214,43 @@ func checkActions(elems []element) string {
 		case utf8.RuneCountInString(e.Value) > maxButtonValue || utf8.RuneCountInString(e.URL) > maxButtonURL:
 			return "invalid_blocks"
 		case e.Style != "" && e.Style != "primary" && e.Style != "danger":
+			return "invalid_blocks"
+		}
+	}
+	return ""
+}
+
+// checkContextActions validates a context_actions block: 1 to 5 feedback
+// buttons and icon button elements (Block Kit reference: context actions
+// block, feedback buttons element).
+func checkContextActions(elems []element) string {
+	if len(elems) == 0 || len(elems) > maxContextActions {
+		return "invalid_blocks"
+	}
+	ids := map[string]bool{}
+	for _, e := range elems {
+		if e.ActionID != "" && ids[e.ActionID] {
+			return "invalid_blocks"
+		}
+		ids[e.ActionID] = true
+		if utf8.RuneCountInString(e.ActionID) > maxActionIDChars {
+			return "invalid_blocks"
+		}
+		switch e.Type {
+		case "feedback_buttons":
+			for _, b := range []*feedbackButton{e.PositiveButton, e.NegativeButton} {
+				if b == nil || b.Text == nil || b.Text.Type != "plain_text" || b.Text.Text == "" ||
+					utf8.RuneCountInString(b.Text.Text) > maxButtonTextChars ||
+					b.Value == "" || utf8.RuneCountInString(b.Value) > maxButtonValue ||
+					utf8.RuneCountInString(b.AccessibilityLabel) > maxButtonTextChars {
+					return "invalid_blocks"
+				}
+			}
+		case "icon_button":
+			if e.Icon == "" || e.Text == nil || e.Text.Type != "plain_text" || e.Text.Text == "" {
+				return "invalid_blocks"
+			}
+		default:
 			return "invalid_blocks"
 		}
 	}

@@ -2,23 +2,35 @@
 // a loopback server with the Web API methods the bot calls (auth.test,
 // apps.connections.open, chat.postMessage, chat.update, chat.postEphemeral,
 // chat.startStream/appendStream/stopStream, assistant.threads.setStatus,
-// users.info, chat.delete, files.info, files.getUploadURLExternal and
+// setSuggestedPrompts and setTitle, agents.sessions.setStatus, users.info,
+// chat.delete, files.info, files.getUploadURLExternal and
 // files.completeUploadExternal) in Slack's response shapes, files shared by
 // users served at their url_private_download on the fake's own host (the bot
 // token required: without it, a redirect to an HTML sign-in page, as Slack
 // does), the upload URLs of the external upload flow, Block Kit validation
-// (sections, actions blocks, buttons) with chat.update's rules for blocks, a per-workspace
-// chat.update rate limit answered with HTTP 429 + Retry-After, and event delivery
-// over Socket Mode (a WebSocket with hello, events_api and slash_commands
-// envelopes that must be acknowledged within the ack timeout or are redelivered
-// with retry_attempt incremented, and interactive envelopes for button presses;
-// disconnect and reconnect) or over the Events API (signed HTTP posts with
-// X-Slack-Retry-Num on retries; button presses as signed forms with a payload
-// field).
+// (sections, actions blocks, buttons, context_actions with feedback buttons)
+// with chat.update's rules for blocks, and event delivery over Socket Mode (a
+// WebSocket with hello, events_api and slash_commands envelopes that must be
+// acknowledged within the ack timeout or are redelivered with retry_attempt
+// incremented, and interactive envelopes for button presses; disconnect and
+// reconnect) or over the Events API (signed HTTP posts with X-Slack-Retry-Num
+// on retries; button presses as signed forms with a payload field).
+//
+// It keeps Slack's documented rate limits, answered with HTTP 429 +
+// Retry-After: chat.update per workspace (Tier 3, about 50 a minute),
+// chat.postMessage one a second per channel after a short burst and several
+// hundred a minute per workspace, assistant.threads.setStatus alike per
+// channel, chat.startStream and chat.stopStream at Tier 2 (20 a minute),
+// chat.appendStream at Tier 4 (100), and the other methods at their tiers. It
+// plays the AI-app surface: the rules of suggested prompts in the agent and the
+// legacy assistant experiences, agent sessions with the stop button (Stop
+// halts the streams and sends agent_session_stopped), app_home_opened and
+// assistant_thread_started.
 //
 // Tests post user messages, mentions, messages with files and slash commands,
-// press buttons, and read each thread's messages with the full history of their
-// texts and their blocks, the files the app uploaded, and how the app downloaded.
+// press buttons and feedback buttons, open the app's home, stop sessions, and
+// read each thread's messages with the full history of their texts and their
+// blocks, the files the app uploaded, and how the app downloaded.
 package slackfake
 
 import (
@@ -74,6 +86,33 @@ type Options struct {
 	// DownloadDelay holds each file download this long before its bytes, so that
 	// concurrent downloads overlap (MaxConcurrentDownloads).
 	DownloadDelay time.Duration
+
+	// PostEvery and PostBurst are chat.postMessage's limit per channel (one
+	// message a second after a short burst; default 1 s and 3), which
+	// assistant.threads.setStatus shares in form (a bucket of its own per
+	// channel). PostWorkspaceLimit is chat.postMessage's limit per RateWindow
+	// over the workspace (several hundred a minute; default 300).
+	PostEvery          time.Duration
+	PostBurst          int
+	PostWorkspaceLimit int
+	// RateWindow is the window of the tiers' per-minute limits (Tier 2: 20,
+	// Tier 3: 50, Tier 4: 100 calls of a method). Default a minute.
+	RateWindow time.Duration
+	// TierLimits overrides the calls per RateWindow of some methods.
+	TierLimits map[string]int
+	// NoRateLimits turns off every limit but chat.update's.
+	NoRateLimits bool
+
+	// AssistantView plays an app still on the legacy assistant messaging
+	// experience (assistant_view): suggested prompts need the thread_ts of the
+	// assistant thread. Without it the app is an agent (agent_view), and a
+	// thread_ts makes assistant.threads.setSuggestedPrompts silently do nothing,
+	// as Slack documents.
+	AssistantView bool
+	// NotAgent plays an app not declared as an agent (no assistant:write):
+	// suggested prompts, thread titles and agent sessions are refused with
+	// missing_scope.
+	NotAgent bool
 }
 
 func (o *Options) setDefaults() {
@@ -104,6 +143,18 @@ func (o *Options) setDefaults() {
 	if o.PingInterval <= 0 {
 		o.PingInterval = 10 * time.Second
 	}
+	if o.PostEvery <= 0 {
+		o.PostEvery = defaultPostEvery
+	}
+	if o.PostBurst <= 0 {
+		o.PostBurst = defaultPostBurst
+	}
+	if o.PostWorkspaceLimit <= 0 {
+		o.PostWorkspaceLimit = defaultPostWorkspaceLimit
+	}
+	if o.RateWindow <= 0 {
+		o.RateWindow = time.Minute
+	}
 }
 
 // Message is a message in a channel, as the fake holds it.
@@ -122,6 +173,9 @@ type Message struct {
 	At        []time.Time
 	Streaming bool // a native stream not stopped yet
 	Streamed  bool // posted with chat.startStream
+	// Halted marks a stream that Slack stopped for the user (the stop button),
+	// not the app.
+	Halted bool
 	// Files are the ids of the files the message shares (the app's uploads).
 	Files []string
 }
@@ -148,28 +202,35 @@ type Server struct {
 	*httptest.Server
 	opt Options
 
-	mu         sync.Mutex
-	users      map[string]string // id → name
-	channels   map[string][]*Message
-	deleted    int // messages the bot deleted (chat.delete)
-	ephemerals []Ephemeral
-	statuses   []Status
-	calls      map[string]int
-	limited    int         // 429s sent
-	updates    []time.Time // chat.update calls within the window
-	lastTS     int64       // microseconds of the last ts issued
-	seq        int         // ids of events, envelopes, tickets
-	events     map[string]*delivery
-	tickets    map[string]bool
-	conns      []*wsConn
-	connects   int
-	eventsURL  string
-	secret     string
-	done       chan struct{}
-	workers    sync.WaitGroup
-	closeOnce  sync.Once
-	deliveries []*delivery
-	fault      func(method string, args url.Values) *Fault
+	mu            sync.Mutex
+	users         map[string]string // id → name
+	channels      map[string][]*Message
+	deleted       int // messages the bot deleted (chat.delete)
+	ephemerals    []Ephemeral
+	statuses      []Status
+	calls         map[string]int
+	limited       int            // 429s sent
+	limitedBy     map[string]int // 429s sent, by method
+	updates       []time.Time    // chat.update calls within the window
+	windows       map[string]*slidingWindow
+	postBuckets   map[string]*bucket // chat.postMessage, per channel
+	statusBuckets map[string]*bucket // assistant.threads.setStatus, per channel
+	prompts       []Prompts
+	titles        []Title
+	sessions      map[string]*Session // channel:thread → session
+	lastTS        int64               // microseconds of the last ts issued
+	seq           int                 // ids of events, envelopes, tickets
+	events        map[string]*delivery
+	tickets       map[string]bool
+	conns         []*wsConn
+	connects      int
+	eventsURL     string
+	secret        string
+	done          chan struct{}
+	workers       sync.WaitGroup
+	closeOnce     sync.Once
+	deliveries    []*delivery
+	fault         func(method string, args url.Values) *Fault
 
 	files         map[string]*storedFile    // id → file
 	pending       map[string]*pendingUpload // upload URL key → upload
@@ -189,8 +250,14 @@ func NewServer(opt Options) *Server {
 		channels: map[string][]*Message{},
 		calls:    map[string]int{},
 		events:   map[string]*delivery{},
-		tickets:  map[string]bool{},
-		done:     make(chan struct{}),
+
+		limitedBy:     map[string]int{},
+		windows:       map[string]*slidingWindow{},
+		postBuckets:   map[string]*bucket{},
+		statusBuckets: map[string]*bucket{},
+		sessions:      map[string]*Session{},
+		tickets:       map[string]bool{},
+		done:          make(chan struct{}),
 
 		files:         map[string]*storedFile{},
 		pending:       map[string]*pendingUpload{},

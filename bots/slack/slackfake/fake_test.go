@@ -32,7 +32,7 @@ func newFake(t *testing.T, opt slackfake.Options) (*slackfake.Server, *slack.Cli
 var tsPattern = regexp.MustCompile(`^\d{10}\.\d{6}$`)
 
 func TestTimestampsAreUniqueAndIncreasing(t *testing.T) {
-	_, api := newFake(t, slackfake.Options{NoEcho: true})
+	_, api := newFake(t, slackfake.Options{NoEcho: true, NoRateLimits: true})
 	prev := ""
 	for range 300 {
 		_, ts, err := api.PostMessage("C1", slack.MsgOptionText("x", false))
@@ -50,7 +50,7 @@ func TestTimestampsAreUniqueAndIncreasing(t *testing.T) {
 }
 
 func TestErrorsHaveSlacksShapes(t *testing.T) {
-	s, api := newFake(t, slackfake.Options{NoEcho: true})
+	s, api := newFake(t, slackfake.Options{NoEcho: true, NoRateLimits: true})
 	o := s.Options()
 	userTS := s.Post("C1", "U1", "a user's message").TS
 	_, botTS, err := api.PostMessage("C1", slack.MsgOptionText("mine", false))
@@ -311,7 +311,7 @@ func buttons(n int, edit func(i int, b *slack.ButtonBlockElement)) *slack.Action
 }
 
 func TestBlockKitLimits(t *testing.T) {
-	_, api := newFake(t, slackfake.Options{NoEcho: true})
+	_, api := newFake(t, slackfake.Options{NoEcho: true, NoRateLimits: true})
 	tests := []struct {
 		name   string
 		blocks []slack.Block

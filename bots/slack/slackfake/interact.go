@@ -40,8 +40,47 @@ func (s *Server) Press(channel, ts, user, actionID string) (string, error) {
 		s.mu.Unlock()
 		return "", fmt.Errorf("slackfake: message %s has no button %q", ts, actionID)
 	}
+	action := map[string]any{"type": "button", "block_id": pressed.BlockID, "action_id": pressed.ActionID,
+		"text":  map[string]any{"type": "plain_text", "text": pressed.Text, "emoji": true},
+		"value": pressed.Value}
+	if pressed.Style != "" {
+		action["style"] = pressed.Style
+	}
+	return s.interact(channel, user, msg, action), nil
+}
+
+// PressFeedback clicks the thumbs up (positive) or down of the bot's message
+// ts in channel, as user: the block_actions payload of a feedback_buttons
+// element carries the button's value. It fails when the message has no
+// feedback buttons.
+func (s *Server) PressFeedback(channel, ts, user string, positive bool) (string, error) {
+	s.mu.Lock()
+	m := s.message(channel, ts)
+	if m == nil || m.BotID != s.opt.BotID {
+		s.mu.Unlock()
+		return "", fmt.Errorf("slackfake: no message of the app %s in %s", ts, channel)
+	}
+	msg := copyMessage(m)
+	fb := msg.Feedback()
+	if len(fb) == 0 {
+		s.mu.Unlock()
+		return "", fmt.Errorf("slackfake: message %s has no feedback buttons", ts)
+	}
+	text, value := fb[0].NegativeText, fb[0].NegativeValue
+	if positive {
+		text, value = fb[0].PositiveText, fb[0].PositiveValue
+	}
+	action := map[string]any{"type": "feedback_buttons", "block_id": fb[0].BlockID, "action_id": fb[0].ActionID,
+		"text": map[string]any{"type": "plain_text", "text": text, "emoji": true}, "value": value}
+	return s.interact(channel, user, msg, action), nil
+}
+
+// interact delivers the block_actions payload of action on msg by user and
+// returns its trigger id; the caller holds s.mu, which it releases.
+func (s *Server) interact(channel, user string, msg Message, action map[string]any) string {
+	ts := msg.TS
 	trigger := fmt.Sprintf("%d.%s.fake", time.Now().Unix(), s.nextID(""))
-	actionTS := s.nextTS()
+	action["action_ts"] = s.nextTS()
 	name := strings.ToLower(s.users[user])
 	container := map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false}
 	if msg.ThreadTS != "" {
@@ -49,12 +88,6 @@ func (s *Server) Press(channel, ts, user, actionID string) (string, error) {
 	}
 	message := messageJSON(&msg)
 	message["team"], message["app_id"] = s.opt.TeamID, s.opt.AppID
-	action := map[string]any{"type": "button", "block_id": pressed.BlockID, "action_id": pressed.ActionID,
-		"text":  map[string]any{"type": "plain_text", "text": pressed.Text, "emoji": true},
-		"value": pressed.Value, "action_ts": actionTS}
-	if pressed.Style != "" {
-		action["style"] = pressed.Style
-	}
 	channelName := strings.ToLower(channel)
 	if channelType(channel) == "im" {
 		channelName = "directmessage"
@@ -75,5 +108,5 @@ func (s *Server) Press(channel, ts, user, actionID string) (string, error) {
 	s.deliveries = append(s.deliveries, d)
 	s.mu.Unlock()
 	s.start(d, 0)
-	return trigger, nil
+	return trigger
 }

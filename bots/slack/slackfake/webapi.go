@@ -63,6 +63,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		if code := s.checkToken(method, token); code != "" {
 			res = fail(code)
+		} else if limited := s.limit(method, p.Get("channel")+p.Get("channel_id")); limited != nil {
+			res = *limited
 		} else {
 			res = h(p)
 		}
@@ -132,20 +134,23 @@ func (s *Server) checkToken(method, token string) string {
 
 func (s *Server) handlers() map[string]func(url.Values) response {
 	return map[string]func(url.Values) response{
-		"auth.test":                    s.authTest,
-		"apps.connections.open":        s.connectionsOpen,
-		"chat.postMessage":             s.postMessage,
-		"chat.update":                  s.update,
-		"chat.postEphemeral":           s.postEphemeral,
-		"chat.startStream":             s.startStream,
-		"chat.appendStream":            s.appendStream,
-		"chat.stopStream":              s.stopStream,
-		"assistant.threads.setStatus":  s.setStatus,
-		"users.info":                   s.usersInfo,
-		"chat.delete":                  s.deleteMessage,
-		"files.info":                   s.filesInfo,
-		"files.getUploadURLExternal":   s.getUploadURLExternal,
-		"files.completeUploadExternal": s.completeUploadExternal,
+		"auth.test":                             s.authTest,
+		"apps.connections.open":                 s.connectionsOpen,
+		"chat.postMessage":                      s.postMessage,
+		"chat.update":                           s.update,
+		"chat.postEphemeral":                    s.postEphemeral,
+		"chat.startStream":                      s.startStream,
+		"chat.appendStream":                     s.appendStream,
+		"chat.stopStream":                       s.stopStream,
+		"assistant.threads.setStatus":           s.setStatus,
+		"assistant.threads.setSuggestedPrompts": s.setSuggestedPrompts,
+		"assistant.threads.setTitle":            s.setTitle,
+		"agents.sessions.setStatus":             s.setSessionStatus,
+		"users.info":                            s.usersInfo,
+		"chat.delete":                           s.deleteMessage,
+		"files.info":                            s.filesInfo,
+		"files.getUploadURLExternal":            s.getUploadURLExternal,
+		"files.completeUploadExternal":          s.completeUploadExternal,
 	}
 }
 
@@ -326,6 +331,7 @@ func (s *Server) takeUpdate() (int, bool) {
 		return 0, false
 	}
 	s.limited++
+	s.limitedBy["chat.update"]++
 	wait := s.updates[0].Add(s.opt.UpdateWindow).Sub(now)
 	return max(1, int(math.Ceil(wait.Seconds()))), true
 }
@@ -379,6 +385,11 @@ func (s *Server) appendStream(p url.Values) response {
 }
 
 func (s *Server) stopStream(p url.Values) response {
+	if raw := p.Get("blocks"); raw != "" && !noBlocks(raw) {
+		if code := checkBlocks(raw); code != "" {
+			return fail(code)
+		}
+	}
 	return s.streamTo(p, true)
 }
 
@@ -404,6 +415,13 @@ func (s *Server) streamTo(p url.Values, stop bool) response {
 		setText(m, m.Text+text)
 	}
 	m.Streaming = !stop
+	if stop {
+		setBlocks(m, p)
+		// Stopping the stream takes the thread's agent session out of processing.
+		if se := s.sessions[channel+":"+m.ThreadTS]; se != nil && se.Status == "processing" {
+			se.Status = "active"
+		}
+	}
 	return ok(map[string]any{"channel": channel, "ts": ts})
 }
 
@@ -414,7 +432,7 @@ func (s *Server) setStatus(p url.Values) response {
 	if _, known := s.channels[channel]; !known {
 		return fail("channel_not_found")
 	}
-	if thread == "" {
+	if thread == "" || s.message(channel, thread) == nil {
 		return fail("invalid_thread_ts")
 	}
 	s.statuses = append(s.statuses, Status{Channel: channel, ThreadTS: thread, Status: p.Get("status")})
