@@ -444,8 +444,10 @@ func (s *Server) setStatus(p url.Values) response {
 func (s *Server) clearStatus(channel, thread string) {
 	for i := len(s.statuses) - 1; i >= 0; i-- {
 		st := s.statuses[i]
-		if st.Channel == channel && st.ThreadTS == thread && st.Status != "" {
-			s.statuses = append(s.statuses, Status{Channel: channel, ThreadTS: thread})
+		if st.Channel == channel && st.ThreadTS == thread {
+			if st.Status != "" {
+				s.statuses = append(s.statuses, Status{Channel: channel, ThreadTS: thread})
+			}
 			return
 		}
 	}
