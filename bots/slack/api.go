@@ -22,6 +22,9 @@ type slackAPI interface {
 	AppendStreamContext(ctx context.Context, channel, ts string, opts ...slackgo.MsgOption) (string, string, error)
 	StopStreamContext(ctx context.Context, channel, ts string, opts ...slackgo.MsgOption) (string, string, error)
 	SetAssistantThreadsStatusContext(ctx context.Context, params slackgo.AssistantThreadsSetStatusParameters) error
+	SetAssistantThreadsSuggestedPromptsContext(ctx context.Context, params slackgo.AssistantThreadsSetSuggestedPromptsParameters) error
+	SetAssistantThreadsTitleContext(ctx context.Context, params slackgo.AssistantThreadsSetTitleParameters) error
+	SetAgentSessionStatusContext(ctx context.Context, params slackgo.AgentSessionSetStatusParameters) (*slackgo.AgentSessionSetStatusResponse, error)
 	GetUserInfoContext(ctx context.Context, user string, opts ...slackgo.GetUserInfoOption) (*slackgo.User, error)
 }
 

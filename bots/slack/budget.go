@@ -2,15 +2,65 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/chatbot-dev/chatbot/conversation"
 )
 
-// budget paces the edits (chat.update, chat.appendStream) of one workspace: a
-// token bucket below Slack's limit, shared by all the workspace's streams, and a
-// pause for everyone when Slack answers ratelimited anyway.
+// Slack limits each Web API method per workspace (docs.slack.dev/apis/web-api/
+// rate-limits and the methods' pages). The adapter keeps below each, so that
+// Slack never has to answer ratelimited: token buckets where a steady pace
+// matters (their burst plus a minute's refill stays under the minute's limit),
+// sliding windows where many calls may go at once (the stream starts and stops).
+const (
+	// chat.postMessage: one message a second per channel after a short burst
+	// (Config.PostEvery, PostBurst: a hair slower than a second keeps a margin
+	// against the network's jitter), and several hundred a minute over the
+	// workspace.
+	postsPerMinute     = 240
+	postWorkspaceBurst = 40
+	// chat.appendStream is Tier 4 (100 a minute).
+	appendsPerMinute = 90
+	appendBurst      = 8
+	// chat.startStream and chat.stopStream are Tier 2 (20 a minute): 19 of
+	// each in any 61 seconds.
+	streamWindowCalls = 19
+	streamWindow      = 61 * time.Second
+	// agents.sessions.setStatus is Tier 3 (50 a minute): 48 in any 61
+	// seconds, of which at most half open sessions, so that each opened one
+	// finds room to be closed.
+	sessionWindowCalls = 48
+	sessionOpenCalls   = 24
+	// assistant.threads.setSuggestedPrompts and setTitle are Tier 4.
+	assistPerMinute = 90
+	assistBurst     = 5
+	// nativeOffFor is how long a workspace edits in place after native
+	// streaming failed there for a reason that does not pass by itself.
+	nativeOffFor = 30 * time.Minute
+	// maxChannelBudgets bounds the per-channel budgets kept; beyond, they
+	// start over (a crude bound, as users.info's cache).
+	maxChannelBudgets = 10000
+)
+
+// limiter paces one Web API method: take waits for a call's turn, tryTake
+// takes one only if there is room within patience, pause makes every caller
+// wait after Slack answered ratelimited anyway.
+type limiter interface {
+	tryTake(ctx context.Context, patience time.Duration) (time.Duration, error)
+	take(ctx context.Context) error
+	pause(d time.Duration)
+	paused() time.Duration
+	// hold takes one call now if there is room, with a func that gives it
+	// back; else it returns the wait.
+	hold() (func(), time.Duration)
+}
+
+// budget is a token bucket below Slack's limit of a method, shared by all the
+// workspace's replies, and a pause for everyone when Slack answers ratelimited.
 type budget struct {
 	lim *rate.Limiter
 
@@ -22,6 +72,11 @@ func newBudget(perMinute float64, burst int) *budget {
 	return &budget{lim: rate.NewLimiter(rate.Limit(perMinute/60), burst)}
 }
 
+// newPacedBudget allows burst calls at once, then one every period.
+func newPacedBudget(every time.Duration, burst int) *budget {
+	return &budget{lim: rate.NewLimiter(rate.Every(every), burst)}
+}
+
 // paused returns how long Slack asked everyone to wait still.
 func (b *budget) paused() time.Duration {
 	b.mu.Lock()
@@ -29,8 +84,8 @@ func (b *budget) paused() time.Duration {
 	return time.Until(b.until)
 }
 
-// tryTake takes one edit if the budget has room within patience, waiting for it;
-// otherwise it takes nothing and returns how long to wait.
+// tryTake takes one call if the budget has room within patience, waiting for
+// it; otherwise it takes nothing and returns how long to wait.
 func (b *budget) tryTake(ctx context.Context, patience time.Duration) (time.Duration, error) {
 	if d := b.paused(); d > 0 {
 		return d, nil
@@ -48,7 +103,7 @@ func (b *budget) tryTake(ctx context.Context, patience time.Duration) (time.Dura
 	return 0, nil
 }
 
-// take waits for its turn and takes one edit. Its reservation is kept while it
+// take waits for its turn and takes one call. Its reservation is kept while it
 // waits, so final texts are served in order and never starved by updates.
 func (b *budget) take(ctx context.Context) error {
 	for {
@@ -68,7 +123,19 @@ func (b *budget) take(ctx context.Context) error {
 	return nil
 }
 
-// pause makes every stream of the workspace wait d, after Slack said ratelimited.
+func (b *budget) hold() (func(), time.Duration) {
+	if d := b.paused(); d > 0 {
+		return nil, d
+	}
+	r := b.lim.Reserve()
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		return nil, d
+	}
+	return r.Cancel, 0
+}
+
+// pause makes every caller wait d, after Slack said ratelimited.
 func (b *budget) pause(d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -77,27 +144,311 @@ func (b *budget) pause(d time.Duration) {
 	}
 }
 
-// budgets holds one budget per workspace.
-type budgets struct {
-	perMinute float64
+// window allows at most limit calls in any span of time: many at once, as
+// long as the span's count stays below Slack's (a sliding log of the calls).
+type window struct {
+	limit int
+	span  time.Duration
+
+	mu    sync.Mutex
+	at    []time.Time // the calls within the span, oldest first
+	until time.Time   // Slack asked to wait until then
+}
+
+func newWindow(limit int, span time.Duration) *window {
+	return &window{limit: limit, span: span}
+}
+
+// reserve takes a call now if the window has room, else returns the wait.
+func (w *window) reserve() time.Duration {
+	_, d := w.reserveAt()
+	return d
+}
+
+// reserveAt takes a call now if the window has room and returns its time,
+// else returns the wait.
+func (w *window) reserveAt() (time.Time, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	if d := w.until.Sub(now); d > 0 {
+		return now, d
+	}
+	for len(w.at) > 0 && now.Sub(w.at[0]) >= w.span {
+		w.at = w.at[1:]
+	}
+	if len(w.at) < w.limit {
+		w.at = append(w.at, now)
+		return now, 0
+	}
+	return now, max(w.at[0].Add(w.span).Sub(now), time.Millisecond)
+}
+
+func (w *window) hold() (func(), time.Duration) {
+	taken, d := w.reserveAt()
+	if d > 0 {
+		return nil, d
+	}
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i := len(w.at) - 1; i >= 0; i-- {
+			if w.at[i] == taken {
+				w.at = append(w.at[:i], w.at[i+1:]...)
+				return
+			}
+		}
+	}, 0
+}
+
+func (w *window) tryTake(ctx context.Context, patience time.Duration) (time.Duration, error) {
+	d := w.reserve()
+	if d == 0 {
+		return 0, nil
+	}
+	if d > patience {
+		return d, nil
+	}
+	if err := sleep(ctx, d); err != nil {
+		return 0, err
+	}
+	return 0, w.take(ctx) // someone may have taken the room meanwhile
+}
+
+func (w *window) take(ctx context.Context) error {
+	for {
+		d := w.reserve()
+		if d == 0 {
+			return nil
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+func (w *window) pause(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if until := time.Now().Add(d); until.After(w.until) {
+		w.until = until
+	}
+}
+
+func (w *window) paused() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Until(w.until)
+}
+
+// errNoRoom is why a call was not made now: its method's budget is spent.
+var errNoRoom = errors.New("no room in the workspace's budget of the method")
+
+// spend takes one call from lim: a final text waits its turn; anything else
+// waits up to patience, else gets a RetryAfterError (and the pacer tries again
+// later with the latest text).
+func spend(ctx context.Context, lim limiter, final bool, patience time.Duration) error {
+	if final {
+		return lim.take(ctx)
+	}
+	d, err := lim.tryTake(ctx, patience)
+	if err != nil {
+		return err
+	}
+	if d > 0 {
+		return &conversation.RetryAfterError{After: d, Err: errNoRoom}
+	}
+	return nil
+}
+
+// spendAll takes one call from each of lims, all or none: a call that needs
+// room in several budgets (a post: its channel's and the workspace's) does not
+// spend one when another has none.
+func spendAll(ctx context.Context, final bool, lims ...limiter) error {
+	if final {
+		for _, l := range lims {
+			if err := l.take(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var undo []func()
+	for _, l := range lims {
+		cancel, d := l.hold()
+		if d > 0 {
+			for _, u := range undo {
+				u()
+			}
+			return &conversation.RetryAfterError{After: d, Err: errNoRoom}
+		}
+		undo = append(undo, cancel)
+	}
+	return nil
+}
+
+// channelBudgets are the per-channel limits of one channel.
+type channelBudgets struct {
+	posts  *budget // chat.postMessage
+	status *budget // assistant.threads.setStatus
+}
+
+// workspace is the state the adapter keeps per Slack workspace: the budgets
+// of the methods its replies share, and which of Slack's optional powers work
+// there.
+type workspace struct {
+	update   *budget // chat.update (Tier 3)
+	appends  *budget // chat.appendStream (Tier 4)
+	starts   *window // chat.startStream (Tier 2)
+	stops    *window // chat.stopStream (Tier 2)
+	posts    *budget // chat.postMessage over the workspace
+	sessions *window // agents.sessions.setStatus (Tier 3)
+	// sessionOpens bounds the calls that open a session to half the window.
+	sessionOpens *window
+	prompts      *budget // assistant.threads.setSuggestedPrompts (Tier 4)
+	titles       *budget // assistant.threads.setTitle (Tier 4)
+
+	postEvery time.Duration // chat.postMessage and setStatus per channel
+	postBurst int
+
+	mu          sync.Mutex
+	channels    map[string]*channelBudgets
+	threads     map[string]*threadState // channel:thread → its live replies
+	nativeUntil time.Time               // native streaming off until then
+	noStatus    bool                    // assistant.threads.setStatus refused here
+	noSessions  bool                    // agents.sessions.setStatus refused here (not an agent app)
+}
+
+// channel returns the per-channel budgets of channel.
+func (w *workspace) channel(id string) *channelBudgets {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.channels[id]
+	if c == nil {
+		if len(w.channels) >= maxChannelBudgets {
+			clear(w.channels)
+		}
+		c = &channelBudgets{posts: newPacedBudget(w.postEvery, w.postBurst), status: newPacedBudget(w.postEvery, w.postBurst)}
+		w.channels[id] = c
+	}
+	return c
+}
+
+// threadState is what a thread's live replies share: the agent session and
+// the thinking state belong to the thread, not to one reply.
+type threadState struct {
+	live    int  // replies started and not ended
+	session bool // its agent session is processing, set by one of them
+}
+
+// enterThread counts a reply starting in a thread and reports whether it is
+// the only live one there (the one to show the thread's state).
+func (w *workspace) enterThread(channel, thread string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := channel + ":" + thread
+	st := w.threads[key]
+	if st == nil {
+		st = &threadState{}
+		w.threads[key] = st
+	}
+	st.live++
+	return st.live == 1
+}
+
+// leaveThread counts a reply ending and reports whether it was the last live
+// one of a thread whose agent session is still processing (to be closed).
+func (w *workspace) leaveThread(channel, thread string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := channel + ":" + thread
+	st := w.threads[key]
+	if st == nil {
+		return false
+	}
+	if st.live--; st.live > 0 {
+		return false
+	}
+	delete(w.threads, key)
+	return st.session
+}
+
+// sessionOpened and sessionClosed record the state of a thread's agent session.
+func (w *workspace) sessionOpened(channel, thread string) { w.setSession(channel, thread, true) }
+func (w *workspace) sessionClosed(channel, thread string) { w.setSession(channel, thread, false) }
+
+func (w *workspace) setSession(channel, thread string, on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if st := w.threads[channel+":"+thread]; st != nil {
+		st.session = on
+	}
+}
+
+// native reports whether native streaming is on in the workspace now.
+func (w *workspace) native() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Now().After(w.nativeUntil)
+}
+
+// nativeOff turns native streaming off in the workspace for a while.
+func (w *workspace) nativeOff() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.nativeUntil = time.Now().Add(nativeOffFor)
+}
+
+// flag reads or sets one of the workspace's switches.
+func (w *workspace) flag(f *bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return *f
+}
+
+func (w *workspace) set(f *bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	*f = true
+}
+
+// workspaces holds the state of each workspace.
+type workspaces struct {
+	perMinute float64 // chat.update budget
 	burst     int
+	postEvery time.Duration // chat.postMessage per channel
+	postBurst int
 
 	mu sync.Mutex
-	m  map[string]*budget
+	m  map[string]*workspace
 }
 
-func newBudgets(perMinute float64, burst int) *budgets {
-	return &budgets{perMinute: perMinute, burst: burst, m: map[string]*budget{}}
+func newWorkspaces(cfg Config) *workspaces {
+	return &workspaces{perMinute: cfg.UpdatesPerMinute, burst: cfg.UpdateBurst,
+		postEvery: cfg.PostEvery, postBurst: cfg.PostBurst, m: map[string]*workspace{}}
 }
 
-// of returns the budget of workspace team.
-func (bs *budgets) of(team string) *budget {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	b := bs.m[team]
-	if b == nil {
-		b = newBudget(bs.perMinute, bs.burst)
-		bs.m[team] = b
+// of returns the state of workspace team.
+func (ws *workspaces) of(team string) *workspace {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	w := ws.m[team]
+	if w == nil {
+		w = &workspace{
+			update:       newBudget(ws.perMinute, ws.burst),
+			appends:      newBudget(appendsPerMinute, appendBurst),
+			starts:       newWindow(streamWindowCalls, streamWindow),
+			stops:        newWindow(streamWindowCalls, streamWindow),
+			posts:        newBudget(postsPerMinute, postWorkspaceBurst),
+			sessions:     newWindow(sessionWindowCalls, streamWindow),
+			sessionOpens: newWindow(sessionOpenCalls, streamWindow),
+			threads:      map[string]*threadState{},
+			prompts:      newBudget(assistPerMinute, assistBurst),
+			titles:       newBudget(assistPerMinute, assistBurst),
+			channels:     map[string]*channelBudgets{},
+			postEvery:    ws.postEvery, postBurst: ws.postBurst,
+		}
+		ws.m[team] = w
 	}
-	return b
+	return w
 }

@@ -98,7 +98,10 @@ func TestOversizedMessages(t *testing.T) {
 	})
 	t.Run("answered in parts when the budget allows", func(t *testing.T) {
 		t.Parallel()
-		h := newTunedHarness(t, slackfake.Options{UpdateLimit: 100_000}, fastEdits, openai.Options{},
+		// Slack's one post a second per channel would make 34 messages last
+		// half a minute: both sides go faster here.
+		h := newTunedHarness(t, slackfake.Options{UpdateLimit: 100_000, PostEvery: 10 * time.Millisecond, PostBurst: 50},
+			func(c *Config) { fastEdits(c); c.PostEvery, c.PostBurst = 20*time.Millisecond, 25 }, openai.Options{},
 			conversation.Config{MaxContextTokens: 400_000})
 		m := h.slack.Post(general, alice, h.mention(huge))
 		h.answered(m)

@@ -56,6 +56,18 @@ func (a *Adapter) onEventsAPI(ctx context.Context, ev slackevents.EventsAPIEvent
 		if e.Message != nil {
 			in.files = e.Message.Files
 		}
+	case *slackevents.AppHomeOpenedEvent:
+		if e.Tab == homeMessagesTab { // an agent app's conversation opened
+			a.offerPrompts(ctx, in.eventID, in.team, e.Channel, "", e.User)
+		}
+		return
+	case *slackevents.AssistantThreadStartedEvent: // the legacy assistant view
+		t := e.AssistantThread
+		a.offerPrompts(ctx, in.eventID, in.team, t.ChannelID, t.ThreadTimeStamp, t.UserID)
+		return
+	case *slackevents.AgentSessionStoppedEvent:
+		a.onStopped(ctx, in.eventID, in.team, e)
+		return
 	default:
 		return
 	}
@@ -176,8 +188,14 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 		req.UserName = a.userName(ctx, in.user)
 	}
 	if cmd == "" {
-		rep.start(ctx)
-		defer rep.abandon(ctx)
+		title := threadTitle(text)
+		rep.feedback = true
+		rep.onHalt = func() { a.spawn(ctx, func(ctx context.Context) { a.stopChat(ctx, req.Chat, in.user) }) }
+		rep.start(ctx, title)
+		defer rep.end(ctx)
+		if in.dm && replyThread != "" {
+			a.spawn(ctx, func(ctx context.Context) { a.titleThread(ctx, in.team, in.channel, replyThread, title) })
+		}
 	}
 	if len(in.files) > 0 && cmd == "" {
 		files, release, note := a.takeFiles(ctx, in.files)
@@ -196,10 +214,11 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 // newReply returns the reply for a message, posted in thread ("" = top level).
 func (a *Adapter) newReply(in incoming, thread string) *reply {
 	return &reply{
-		api: a.api, files: a.files, budget: a.budgets.of(in.team), notes: a.notes, log: a.log,
+		api: a.api, files: a.files, ws: a.spaces.of(in.team), notes: a.notes, log: a.log,
 		channel: in.channel, thread: thread, team: in.team, user: in.user, dm: in.dm,
-		limit:  a.cfg.MaxMessageChars,
-		native: a.cfg.NativeStreaming && thread != "",
+		limit:      a.cfg.MaxMessageChars,
+		native:     a.cfg.NativeStreaming && thread != "",
+		background: func(f func(context.Context)) { a.handlers.Go(func() { f(context.Background()) }) },
 	}
 }
 

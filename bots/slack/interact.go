@@ -90,6 +90,10 @@ func (a *Adapter) choicePress(cb slackgo.InteractionCallback) (p pressed, ok boo
 // message, as if the user had written it there, once per press, and only for
 // users the allowlists let in. The buttons' message then shows the new state.
 func (a *Adapter) onInteraction(ctx context.Context, cb slackgo.InteractionCallback) {
+	if kind, key, ok := feedbackPress(cb); ok {
+		a.onFeedback(ctx, cb, kind, key)
+		return
+	}
 	p, ok := a.choicePress(cb)
 	if !ok {
 		a.trace("ignored", "interaction:"+cb.TriggerID)

@@ -357,8 +357,13 @@ func TestImageCommandInThread(t *testing.T) {
 	if len(msgs) != 1 || len(msgs[0].Files) != 1 || msgs[0].Files[0] != u.FileID {
 		t.Errorf("thread %+v, want only the picture's message", msgs)
 	}
-	if d := h.slack.Deleted(); d != 1 {
-		t.Errorf("%d messages deleted, want the placeholder", d)
+	var drawing bool
+	for _, s := range h.slack.Statuses() {
+		drawing = drawing || (s.Channel == general && s.ThreadTS == m.TS && s.Status == drawingStatus)
+	}
+	if d := h.slack.Deleted(); d != 0 || !drawing {
+		t.Errorf("%d messages deleted, statuses %v: want the drawing status in the thread, no placeholder",
+			d, h.slack.Statuses())
 	}
 	if n := len(h.ai.Requests()); n != 0 {
 		t.Errorf("%d chat requests for a picture", n)

@@ -154,8 +154,8 @@ func TestChoiceBlocks(t *testing.T) {
 	fake := slackfake.NewServer(slackfake.Options{NoEcho: true})
 	defer fake.Close()
 	fake.AddChannel(general)
-	r := &reply{api: mustClient(t, fake), channel: general}
-	ts, err := r.post(t.Context(), "Pick one:", blocks)
+	r := &reply{api: mustClient(t, fake), channel: general, ws: newWorkspaces(Config{UpdatesPerMinute: 45, UpdateBurst: 3, PostEvery: time.Second, PostBurst: 3}).of("T")}
+	ts, err := r.post(t.Context(), "Pick one:", blocks, true)
 	if err != nil {
 		t.Fatalf("Slack refused the buttons: %v", err)
 	}

@@ -135,7 +135,7 @@ func FuzzChunks(f *testing.F) {
 			t.Skip()
 		}
 		r := &reply{limit: limit}
-		for _, c := range r.chunks(md) {
+		for _, c := range r.chunks(md, r.limit) {
 			if n := utf8.RuneCountInString(c); n > limit {
 				t.Fatalf("chunk of %d runes over limit %d: %q", n, limit, c)
 			}

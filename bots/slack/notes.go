@@ -28,7 +28,7 @@ var errNoteDropped = errors.New("no room for a note now: dropped")
 
 // noteRoom takes a note's share of the cap if there is room now, and reports
 // why not otherwise: the cap is spent, or Slack asked the workspace to wait.
-func noteRoom(b *budget, notes *rate.Limiter) error {
+func noteRoom(b limiter, notes *rate.Limiter) error {
 	if d := b.paused(); d > 0 {
 		return &conversation.RetryAfterError{After: d, Err: errNoteDropped}
 	}
@@ -45,7 +45,7 @@ func (a *Adapter) note(ctx context.Context, team string, rep conversation.Reply,
 	if team == "" {
 		team = a.team
 	}
-	err := noteRoom(a.budgets.of(team), a.notes)
+	err := noteRoom(a.spaces.of(team).update, a.notes)
 	if err == nil {
 		err = rep.Finish(ctx, text)
 	}
@@ -63,7 +63,7 @@ func (r *reply) Notice(ctx context.Context, text string) error {
 	defer r.mu.Unlock()
 	text = toMrkdwn(text)
 	if len(r.msgs) == 1 && r.msgs[0].shown == thinkingText {
-		d, err := r.budget.tryTake(ctx, 0)
+		d, err := r.ws.update.tryTake(ctx, 0)
 		if err != nil {
 			return err
 		}
@@ -71,44 +71,28 @@ func (r *reply) Notice(ctx context.Context, text string) error {
 			return &conversation.RetryAfterError{After: d, Err: errNoteDropped}
 		}
 		if _, _, _, err := r.api.UpdateMessageContext(ctx, r.channel, r.msgs[0].ts, slackgo.MsgOptionText(text, false)); err != nil {
-			return r.noteError(err)
+			return r.noteError(err, r.ws.update)
 		}
 		r.msgs[0].shown = text
 		return nil
 	}
-	if err := noteRoom(r.budget, r.notes); err != nil {
+	if err := noteRoom(r.ws.posts, r.notes); err != nil {
 		return err
 	}
-	ts, err := r.post(ctx, text, nil)
+	ts, err := r.post(ctx, text, nil, false)
 	if err != nil {
-		return r.noteError(err)
+		return r.noteError(err, r.ws.channel(r.channel).posts)
 	}
 	r.msgs = append(r.msgs, posted{ts: ts, shown: text})
 	return nil
 }
 
 // noteError turns a ratelimited answer to a note into a RetryAfterError (the
-// note is dropped) and pauses the workspace's budget.
-func (r *reply) noteError(err error) error {
+// note is dropped) and pauses the method's budget.
+func (r *reply) noteError(err error, b limiter) error {
 	if d, ok := rateLimited(err); ok {
-		r.budget.pause(d)
+		b.pause(d)
 		return &conversation.RetryAfterError{After: d, Err: err}
 	}
 	return err
-}
-
-// abandon removes the placeholder of a reply the engine wrote nothing into (a
-// message to a busy thread beyond the one busy notice, a notice dropped, a turn
-// cut before any text): one attempt, chat.delete, outside the edit budget.
-func (r *reply) abandon(ctx context.Context) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.msgs) != 1 || r.msgs[0].shown != thinkingText {
-		return
-	}
-	if _, _, err := r.api.DeleteMessageContext(ctx, r.channel, r.msgs[0].ts); err != nil {
-		r.log.Debug("slack: delete placeholder", "channel", r.channel, "err", err)
-		return
-	}
-	r.msgs = nil
 }

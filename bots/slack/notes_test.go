@@ -11,9 +11,9 @@ import (
 )
 
 // Messages to a busy thread: one waits its turn, one busy notice answers the
-// rest, and the placeholders of those left unanswered are deleted (chat.delete,
-// outside the chat.update budget) instead of each taking a chat.update of the
-// workspace's 45 a minute, or staying "Thinking…" for good.
+// rest, and none of them costs a placeholder or a thread status of its own
+// (the thread shows that it is thinking already), let alone a chat.update of
+// the workspace's 45 a minute.
 func TestBusyThreadOneNoticeNoStrayPlaceholders(t *testing.T) {
 	t.Parallel()
 	const flood = 30
@@ -41,11 +41,17 @@ func TestBusyThreadOneNoticeNoStrayPlaceholders(t *testing.T) {
 	if n := count("Still answering"); n != 1 {
 		t.Errorf("%d busy notices for %d messages, want 1", n, flood-1)
 	}
-	if n := count(thinkingText); n != 1 {
-		t.Errorf("%d placeholders in the thread, want 1 (the waiting message's)", n)
+	if n := count(thinkingText); n != 0 {
+		t.Errorf("%d placeholders in the thread, want none", n)
 	}
-	if n := h.slack.Deleted(); n != flood-2 {
-		t.Errorf("%d placeholders deleted, want %d", n, flood-2)
+	statuses := 0
+	for _, s := range h.slack.Statuses() {
+		if s.Status != "" {
+			statuses++
+		}
+	}
+	if n, d := statuses, h.slack.Deleted(); n != 1 || d != 0 {
+		t.Errorf("%d statuses set, %d messages deleted; want the first message's status alone", n, d)
 	}
 	h.slack.PostInThread(general, m.TS, alice, h.mention("stop"))
 	eventually(t, "the waiting message's answer", func() bool { return count("You said: Alice: more") == 1 })

@@ -7,11 +7,21 @@
 // the allowlists, maps Slack's forms of the commands onto the engine's ("@bot
 // reset", "@bot model NAME"), shows the engine's choices as Block Kit buttons
 // whose presses (interactive payloads) run as the user's commands, and writes
-// the engine's streaming reply into Slack: a "thinking" state, then the first
-// text, then chat.update edits paced by a budget that all the workspace's streams
-// share, Markdown rendered as mrkdwn, long replies continued in new messages of
-// the thread. Optionally it streams natively (chat.startStream/appendStream/
-// stopStream), falling back to editing in place.
+// the engine's streaming reply into Slack: the assistant thread status while the
+// model thinks (a placeholder message where Slack allows none), then the first
+// text as a native stream (chat.startStream, appended to within its rate tier,
+// markdown_text as the model wrote it) or as a message of its own, never as an
+// edit of the placeholder: edits (chat.update) come from a budget that all the
+// workspace's replies share, a few a minute. Long replies continue in new
+// messages of the thread; answers end with feedback buttons, whose presses are
+// counted.
+//
+// It is Slack's AI app: the agent view's suggested prompts when someone opens
+// the app's conversation (app_home_opened) or starts an assistant thread,
+// thread titles from their first message, agent sessions processing while an
+// answer is written, so that Slack shows its stop button, and that button
+// (agent_session_stopped, or a stream Slack halted) stops the answer as /stop
+// does.
 //
 // Files shared with a message (images, PDFs, text files, audio clips) are
 // checked against the size limit by the size Slack reports, downloaded from
@@ -53,6 +63,8 @@ const (
 	DefaultUpdatesPerMinute = 45
 	DefaultUpdateBurst      = 3
 	DefaultMaxMessageChars  = 3500
+	DefaultPostEvery        = 1020 * time.Millisecond
+	DefaultPostBurst        = 3
 	// seenTTL is how long event ids and message timestamps are remembered. Slack
 	// retries an event for about 5 minutes; an hour leaves room for restarts.
 	seenTTL = time.Hour
@@ -75,8 +87,18 @@ type Config struct {
 	// mentioned without a new mention.
 	ReplyInThreadsWithoutMention bool
 	// NativeStreaming streams replies in threads with chat.startStream/appendStream/
-	// stopStream, falling back to chat.update on any error.
+	// stopStream while the workspace's Tier 2 budget of new streams has room,
+	// falling back to messages edited in place (chat.update) otherwise and on
+	// errors (cmd/chatbot turns it on unless slack.native_streaming is false).
 	NativeStreaming bool
+	// SuggestedPrompts are offered when someone opens the app's conversation
+	// (agent view) or starts an assistant thread; Slack shows up to four.
+	// SuggestedPromptsTitle heads them (optional).
+	SuggestedPrompts      []SuggestedPrompt
+	SuggestedPromptsTitle string
+	// Feedback is told of each press of the feedback buttons under an answer,
+	// with "positive" or "negative" (metrics). Optional.
+	Feedback func(kind string)
 
 	// UpdatesPerMinute and UpdateBurst are the workspace's chat.update budget,
 	// shared by all streams (Slack allows about 50 a minute). Default 45 and 3.
@@ -84,6 +106,11 @@ type Config struct {
 	UpdateBurst      int
 	// UpdateEvery is the least time between two edits of one reply. Default 1 s.
 	UpdateEvery time.Duration
+	// PostEvery and PostBurst pace the messages the bot posts in one channel:
+	// chat.postMessage allows about one a second per channel after a short
+	// burst. Default a hair over a second, and 3.
+	PostEvery time.Duration
+	PostBurst int
 	// MaxMessageChars is the most mrkdwn characters per message before the reply
 	// continues in a new one. Default 3500.
 	MaxMessageChars int
@@ -123,6 +150,12 @@ func (c *Config) setDefaults() {
 	if c.UpdateEvery <= 0 {
 		c.UpdateEvery = time.Second
 	}
+	if c.PostEvery <= 0 {
+		c.PostEvery = DefaultPostEvery
+	}
+	if c.PostBurst <= 0 {
+		c.PostBurst = DefaultPostBurst
+	}
 	if c.MaxMessageChars <= 0 {
 		c.MaxMessageChars = DefaultMaxMessageChars
 	}
@@ -141,7 +174,23 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if len(c.SuggestedPrompts) > MaxSuggestedPrompts {
+		c.SuggestedPrompts = c.SuggestedPrompts[:MaxSuggestedPrompts]
+	}
+	if c.Feedback == nil {
+		c.Feedback = func(string) {}
+	}
 }
+
+// SuggestedPrompt is one prompt offered in the app's conversation: its title,
+// and the message it sends.
+type SuggestedPrompt struct {
+	Title   string
+	Message string
+}
+
+// MaxSuggestedPrompts is how many suggested prompts Slack shows.
+const MaxSuggestedPrompts = 4
 
 // Engine is what the adapter needs of conversation.Engine.
 type Engine interface {
@@ -173,7 +222,7 @@ type Adapter struct {
 	botName string        // the bot's user name, for help texts
 	team    string        // the workspace id, e.g. T0TEAM
 	users   *userNames
-	budgets *budgets
+	spaces  *workspaces
 	notes   *rate.Limiter // the cap on best-effort notes
 
 	handlers   sync.WaitGroup // in-flight event handlers
@@ -215,7 +264,7 @@ func New(ctx context.Context, cfg Config, engine Engine, st stateStore) (*Adapte
 		return nil, err
 	}
 	a.users = newUserNames(a.api)
-	a.budgets = newBudgets(cfg.UpdatesPerMinute, cfg.UpdateBurst)
+	a.spaces = newWorkspaces(cfg)
 	a.notes = newNoteLimiter()
 	return a, nil
 }
