@@ -102,7 +102,15 @@ type SlackConfig struct {
 	AllowedUserIDs               StringList `yaml:"allowed_user_ids"`
 	AllowedChannelIDs            StringList `yaml:"allowed_channel_ids"`
 	ReplyInThreadsWithoutMention *bool      `yaml:"reply_in_threads_without_mention"`
-	NativeStreaming              bool       `yaml:"native_streaming"`
+	NativeStreaming              *bool      `yaml:"native_streaming"` // absent: true
+	// SuggestedPrompts are offered when someone opens the app's conversation.
+	SuggestedPrompts []SlackPromptConfig `yaml:"suggested_prompts"`
+}
+
+// SlackPromptConfig is one suggested prompt: its title, and the message it sends.
+type SlackPromptConfig struct {
+	Title   string `yaml:"title"`
+	Message string `yaml:"message"`
 }
 
 // HTTPConfig is the health and metrics endpoint.
@@ -177,6 +185,10 @@ func (c *Config) setDefaults() {
 		yes := true
 		s.ReplyInThreadsWithoutMention = &yes
 	}
+	if s.NativeStreaming == nil {
+		yes := true
+		s.NativeStreaming = &yes
+	}
 	c.Log.Level = or(c.Log.Level, "info")
 	c.Log.Format = or(c.Log.Format, "auto")
 }
@@ -237,6 +249,7 @@ func (c *Config) validate() error {
 			checks = append(checks, keyCheck{"slack.app_token", prefixed(c.Slack.AppToken, "xapp-")})
 		}
 	}
+	checks = append(checks, slackPromptChecks(c.Slack.SuggestedPrompts)...)
 	checks = append(checks, personaChecks(c.Personas)...)
 	checks = append(checks, toolChecks(c.Tools)...)
 	checks = append(checks, webChecks(c.Web)...)
@@ -246,6 +259,20 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// slackPromptChecks checks slack.suggested_prompts: Slack shows up to four,
+// each with a title and a message.
+func slackPromptChecks(prompts []SlackPromptConfig) []keyCheck {
+	if len(prompts) > 4 {
+		return []keyCheck{{"slack.suggested_prompts", fmt.Errorf("Slack shows at most 4, got %d", len(prompts))}}
+	}
+	var checks []keyCheck
+	for i, p := range prompts {
+		key := fmt.Sprintf("slack.suggested_prompts[%d]", i)
+		checks = append(checks, keyCheck{key + ".title", nonEmpty(p.Title)}, keyCheck{key + ".message", nonEmpty(p.Message)})
+	}
+	return checks
 }
 
 func or(s, def string) string {

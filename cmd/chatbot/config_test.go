@@ -58,6 +58,8 @@ func TestConfigDefaults(t *testing.T) {
 		{"telegram.api_url", cfg.Telegram.APIURL, "https://api.telegram.org"},
 		{"telegram.mode", cfg.Telegram.Mode, "polling"},
 		{"slack.api_url", cfg.Slack.APIURL, "https://slack.com/api/"},
+		{"slack.native_streaming", *cfg.Slack.NativeStreaming, true},
+		{"slack.suggested_prompts", len(cfg.Slack.SuggestedPrompts), 0},
 		{"slack.mode", cfg.Slack.Mode, "socket"},
 		{"store.max_messages_per_chat", cfg.Store.MaxMessagesPerChat, 500},
 		{"openai.stall_timeout", time.Duration(cfg.OpenAI.StallTimeout), time.Minute},
@@ -199,5 +201,27 @@ func TestChatMaxRetriesZeroMeansNone(t *testing.T) {
 	}
 	if n := len(fake.Requests()); n != 1 {
 		t.Errorf("%d model calls with max_retries: 0, want 1\n%s", n, out)
+	}
+}
+
+// TestSlackConfig: native streaming can be turned off, the example config
+// offers four prompts, and prompts Slack would refuse are errors naming the key.
+func TestSlackConfig(t *testing.T) {
+	cfg, err := parseConfig([]byte("slack:\n  native_streaming: false\n"), env(nil))
+	if err != nil || *cfg.Slack.NativeStreaming {
+		t.Errorf("native_streaming: false gave %v, %v", cfg.Slack.NativeStreaming, err)
+	}
+	example, _ := os.ReadFile("../../config.yaml")
+	cfg, err = parseConfig(example, env(nil))
+	if err != nil || len(cfg.Slack.SuggestedPrompts) != 4 || cfg.Slack.SuggestedPrompts[0].Title == "" {
+		t.Errorf("example prompts %+v, %v", cfg.Slack.SuggestedPrompts, err)
+	}
+	for yaml, key := range map[string]string{
+		"slack:\n  suggested_prompts:\n    - {title: a, message: b}\n    - {title: a, message: b}\n    - {title: a, message: b}\n    - {title: a, message: b}\n    - {title: a, message: b}\n": "slack.suggested_prompts",
+		"slack:\n  suggested_prompts:\n    - {title: a}\n": "slack.suggested_prompts[0].message",
+	} {
+		if _, err := parseConfig([]byte(yaml), env(nil)); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%q: %v, want an error naming %s", yaml, err, key)
+		}
 	}
 }

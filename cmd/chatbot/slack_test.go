@@ -4,8 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chatbot-dev/chatbot/bots/slack/slackfake"
 )
@@ -35,5 +38,32 @@ func TestNewSlack(t *testing.T) {
 				t.Errorf("error %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestFeedbackCounter: presses of the feedback buttons show on /metrics as
+// chatbot_feedback_total{platform,kind}, both kinds at 0 from the start; a
+// second platform asking for the counter shares it.
+func TestFeedbackCounter(t *testing.T) {
+	m := newMetrics()
+	count := feedbackCounter(m, "slack")
+	again := feedbackCounter(m, "other")
+	count("positive")
+	count("positive")
+	again("negative")
+	if feedbackCounter(nil, "slack") != nil {
+		t.Errorf("a counter without metrics")
+	}
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`chatbot_feedback_total{kind="positive",platform="slack"} 2`,
+		`chatbot_feedback_total{kind="negative",platform="slack"} 0`,
+		`chatbot_feedback_total{kind="negative",platform="other"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
