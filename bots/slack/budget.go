@@ -18,9 +18,10 @@ import (
 // sliding windows where many calls may go at once (the stream starts and stops).
 const (
 	// chat.postMessage: one message a second per channel after a short burst
-	// (Config.PostEvery, PostBurst: a hair slower than a second keeps a margin
-	// against the network's jitter), and several hundred a minute over the
-	// workspace.
+	// (Config.PostEvery, PostBurst; each call that waits for its turn goes
+	// postMargin late, against the network's jitter), and several hundred a
+	// minute over the workspace.
+	postMargin         = 100 * time.Millisecond
 	postsPerMinute     = 240
 	postWorkspaceBurst = 40
 	// chat.appendStream is Tier 4 (100 a minute).
@@ -70,11 +71,6 @@ type budget struct {
 
 func newBudget(perMinute float64, burst int) *budget {
 	return &budget{lim: rate.NewLimiter(rate.Limit(perMinute/60), burst)}
-}
-
-// newPacedBudget allows burst calls at once, then one every period.
-func newPacedBudget(every time.Duration, burst int) *budget {
-	return &budget{lim: rate.NewLimiter(rate.Every(every), burst)}
 }
 
 // paused returns how long Slack asked everyone to wait still.
@@ -241,6 +237,98 @@ func (w *window) paused() time.Duration {
 	return time.Until(w.until)
 }
 
+// paced allows burst calls at once, then one every period, like Slack's own
+// token bucket of the method (chat.postMessage in one channel), but each call
+// that had to wait for its turn goes margin later than the bucket would allow:
+// a call reaching Slack a little earlier than it left (the network's jitter)
+// still finds its token, and the lag behind Slack's floor stays margin, however
+// many calls queue (a slower pace would fall further behind with each). It is
+// the generic cell rate algorithm: tat is when the bucket would be full again.
+type paced struct {
+	every, tolerance, margin time.Duration
+
+	mu    sync.Mutex
+	tat   time.Time
+	until time.Time // Slack asked to wait until then
+}
+
+func newPaced(every time.Duration, burst int, margin time.Duration) *paced {
+	return &paced{every: every, tolerance: time.Duration(max(burst-1, 0)) * every, margin: margin}
+}
+
+// reserve takes a call now if the bucket allows it, else returns the wait.
+func (p *paced) reserve() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if d := p.until.Sub(now); d > 0 {
+		return d
+	}
+	if at := p.tat.Add(p.margin - p.tolerance); now.Before(at) {
+		return at.Sub(now)
+	}
+	p.tat = later(p.tat, now).Add(p.every)
+	return 0
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (p *paced) hold() (func(), time.Duration) {
+	if d := p.reserve(); d > 0 {
+		return nil, d
+	}
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.tat = p.tat.Add(-p.every)
+	}, 0
+}
+
+func (p *paced) tryTake(ctx context.Context, patience time.Duration) (time.Duration, error) {
+	d := p.reserve()
+	if d == 0 {
+		return 0, nil
+	}
+	if d > patience {
+		return d, nil
+	}
+	if err := sleep(ctx, d); err != nil {
+		return 0, err
+	}
+	return 0, p.take(ctx)
+}
+
+func (p *paced) take(ctx context.Context) error {
+	for {
+		d := p.reserve()
+		if d == 0 {
+			return nil
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *paced) pause(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if until := time.Now().Add(d); until.After(p.until) {
+		p.until = until
+	}
+}
+
+func (p *paced) paused() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Until(p.until)
+}
+
 // errNoRoom is why a call was not made now: its method's budget is spent.
 var errNoRoom = errors.New("no room in the workspace's budget of the method")
 
@@ -289,8 +377,8 @@ func spendAll(ctx context.Context, final bool, lims ...limiter) error {
 
 // channelBudgets are the per-channel limits of one channel.
 type channelBudgets struct {
-	posts  *budget // chat.postMessage
-	status *budget // assistant.threads.setStatus
+	posts  *paced // chat.postMessage
+	status *paced // assistant.threads.setStatus
 }
 
 // workspace is the state the adapter keeps per Slack workspace: the budgets
@@ -328,7 +416,8 @@ func (w *workspace) channel(id string) *channelBudgets {
 		if len(w.channels) >= maxChannelBudgets {
 			clear(w.channels)
 		}
-		c = &channelBudgets{posts: newPacedBudget(w.postEvery, w.postBurst), status: newPacedBudget(w.postEvery, w.postBurst)}
+		c = &channelBudgets{posts: newPaced(w.postEvery, w.postBurst, postMargin),
+			status: newPaced(w.postEvery, w.postBurst, postMargin)}
 		w.channels[id] = c
 	}
 	return c

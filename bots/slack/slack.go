@@ -63,7 +63,7 @@ const (
 	DefaultUpdatesPerMinute = 45
 	DefaultUpdateBurst      = 3
 	DefaultMaxMessageChars  = 3500
-	DefaultPostEvery        = 1020 * time.Millisecond
+	DefaultPostEvery        = time.Second
 	DefaultPostBurst        = 3
 	// seenTTL is how long event ids and message timestamps are remembered. Slack
 	// retries an event for about 5 minutes; an hour leaves room for restarts.
@@ -106,9 +106,9 @@ type Config struct {
 	UpdateBurst      int
 	// UpdateEvery is the least time between two edits of one reply. Default 1 s.
 	UpdateEvery time.Duration
-	// PostEvery and PostBurst pace the messages the bot posts in one channel:
-	// chat.postMessage allows about one a second per channel after a short
-	// burst. Default a hair over a second, and 3.
+	// PostEvery and PostBurst pace the messages the bot posts in one channel
+	// (and its thread statuses): chat.postMessage allows about one a second
+	// per channel after a short burst. Default a second, and 3.
 	PostEvery time.Duration
 	PostBurst int
 	// MaxMessageChars is the most mrkdwn characters per message before the reply
