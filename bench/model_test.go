@@ -40,6 +40,24 @@ func questionOf(text string) int {
 	return i
 }
 
+// lastQuestion returns i of the last "question i" anywhere in body, or -1.
+func lastQuestion(body []byte) int {
+	at := bytes.LastIndex(body, []byte("question "))
+	if at < 0 {
+		return -1
+	}
+	digits := body[at+len("question "):]
+	n := 0
+	for n < len(digits) && '0' <= digits[n] && digits[n] <= '9' {
+		n++
+	}
+	i, err := strconv.Atoi(string(digits[:n]))
+	if err != nil {
+		return -1
+	}
+	return i
+}
+
 // answer is the model's reply to question i in n tokens (as openaitest.Tokenize
 // cuts them): a bold first sentence, then words, a new paragraph every 60 tokens.
 func answer(i, n int) []string {
@@ -132,6 +150,9 @@ func (c *streamClock) RoundTrip(req *http.Request) (*http.Response, error) {
 		if json.Unmarshal(body, &call) == nil {
 			key = questionOf(call.LastUser())
 		}
+		if key < 0 { // a Responses API body: its input holds the question
+			key = lastQuestion(body)
+		}
 	}
 	resp, err := c.next.RoundTrip(req)
 	if err != nil || key < 0 {
@@ -187,7 +208,12 @@ type tokenReader struct {
 	chars   int
 }
 
-var contentField = []byte(`"content":"`)
+var (
+	contentField = []byte(`"content":"`)
+	// responsesDelta marks a text delta of the Responses API, which the
+	// client uses unless the server has none.
+	responsesDelta = []byte(`"type":"response.output_text.delta"`)
+)
 
 func (r *tokenReader) Read(p []byte) (int, error) {
 	n, err := r.ReadCloser.Read(p)
@@ -199,7 +225,8 @@ func (r *tokenReader) Read(p []byte) (int, error) {
 			break
 		}
 		r.pending = rest
-		if i := bytes.Index(line, contentField); i >= 0 && !bytes.HasPrefix(line[i+len(contentField):], []byte(`"`)) {
+		if i := bytes.Index(line, contentField); (i >= 0 && !bytes.HasPrefix(line[i+len(contentField):], []byte(`"`))) ||
+			bytes.Contains(line, responsesDelta) {
 			r.token(now, line)
 		}
 	}
@@ -214,7 +241,14 @@ func (r *tokenReader) token(now time.Time, line []byte) {
 				Delta struct{ Content string } `json:"delta"`
 			} `json:"choices"`
 		}
-		_ = json.Unmarshal(bytes.TrimPrefix(line, []byte("data: ")), &chunk)
+		data := bytes.TrimPrefix(line, []byte("data: "))
+		if bytes.Contains(line, responsesDelta) {
+			var ev struct{ Delta string }
+			_ = json.Unmarshal(data, &ev)
+			r.chars += len([]rune(ev.Delta))
+		} else {
+			_ = json.Unmarshal(data, &chunk)
+		}
 		for _, ch := range chunk.Choices {
 			r.chars += len([]rune(ch.Delta.Content))
 		}
