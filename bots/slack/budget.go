@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -237,23 +238,26 @@ func (w *window) paused() time.Duration {
 	return time.Until(w.until)
 }
 
-// paced allows burst calls at once, then one every period, like Slack's own
-// token bucket of the method (chat.postMessage in one channel), but each call
-// that had to wait for its turn goes margin later than the bucket would allow:
-// a call reaching Slack a little earlier than it left (the network's jitter)
-// still finds its token, and the lag behind Slack's floor stays margin, however
-// many calls queue (a slower pace would fall further behind with each). It is
-// the generic cell rate algorithm: tat is when the bucket would be full again.
+// paced allows burst calls at once, then one every period, as Slack's own
+// token bucket of the method does (chat.postMessage in one channel), but a call
+// that needs a token refilled since the last one waits margin longer: a call
+// reaching Slack a little earlier than it left (the network's jitter) still
+// finds its token, the burst goes at once, and the lag behind Slack's floor
+// stays margin however many calls queue (a slower pace would fall further
+// behind with each).
 type paced struct {
-	every, tolerance, margin time.Duration
+	every  time.Duration
+	burst  float64
+	margin time.Duration
 
-	mu    sync.Mutex
-	tat   time.Time
-	until time.Time // Slack asked to wait until then
+	mu     sync.Mutex
+	tokens float64   // as of last
+	last   time.Time // the last call
+	until  time.Time // Slack asked to wait until then
 }
 
 func newPaced(every time.Duration, burst int, margin time.Duration) *paced {
-	return &paced{every: every, tolerance: time.Duration(max(burst-1, 0)) * every, margin: margin}
+	return &paced{every: every, burst: float64(max(burst, 1)), margin: margin}
 }
 
 // reserve takes a call now if the bucket allows it, else returns the wait.
@@ -264,18 +268,18 @@ func (p *paced) reserve() time.Duration {
 	if d := p.until.Sub(now); d > 0 {
 		return d
 	}
-	if at := p.tat.Add(p.margin - p.tolerance); now.Before(at) {
-		return at.Sub(now)
+	if p.last.IsZero() {
+		p.tokens, p.last = p.burst, now
 	}
-	p.tat = later(p.tat, now).Add(p.every)
+	refill := func(d time.Duration) float64 {
+		return math.Min(p.burst, p.tokens+max(d, 0).Seconds()/p.every.Seconds())
+	}
+	if refill(now.Sub(p.last)-p.margin) < 1 { // only what had refilled margin ago counts
+		wait := p.last.Add(p.margin + time.Duration((1-p.tokens)*float64(p.every))).Sub(now)
+		return max(wait, time.Millisecond)
+	}
+	p.tokens, p.last = refill(now.Sub(p.last))-1, now
 	return 0
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 func (p *paced) hold() (func(), time.Duration) {
@@ -285,7 +289,7 @@ func (p *paced) hold() (func(), time.Duration) {
 	return func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.tat = p.tat.Add(-p.every)
+		p.tokens = math.Min(p.burst, p.tokens+1)
 	}, 0
 }
 

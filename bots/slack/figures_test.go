@@ -19,8 +19,9 @@ import (
 )
 
 // TestFigures measures, against the fakes, the time from the model's first token
-// to the first visible text, and the edits and ratelimited answers per reply with
-// 1, 5 and 20 concurrent streams in one workspace. It is slow, so it runs only
+// to the first visible text, and the changes and ratelimited answers per reply
+// with 1, 5 and 20 concurrent streams in one channel (editing in place, and
+// streamed natively) or in as many DMs' threads. It is slow, so it runs only
 // when asked:
 //
 //	SLACK_FIGURES=1 go test ./bots/slack/ -run TestFigures -v -timeout 20m
@@ -28,9 +29,9 @@ func TestFigures(t *testing.T) {
 	if os.Getenv("SLACK_FIGURES") == "" {
 		t.Skip("set SLACK_FIGURES=1 to measure")
 	}
-	t.Log("| where | streams | first token → first text (median / max) | edits per reply (mean / max) | 429s | all done |")
+	t.Log("| where | streams | first token → first text (median / max) | changes per reply (mean / max) | 429s | all done |")
 	t.Log("|---|---|---|---|---|---|")
-	for _, where := range []string{"channel thread", "DM thread"} {
+	for _, where := range []string{"channel thread", "channel thread, native", "DM thread"} {
 		for _, n := range []int{1, 5, 20} {
 			t.Log(measure(t, where, n))
 		}
@@ -39,7 +40,7 @@ func TestFigures(t *testing.T) {
 
 // measure runs n replies at once and returns a table row.
 func measure(t *testing.T, where string, n int) string {
-	h := buildHarness(t, slackfake.Options{}, nil) // Slack's 50/min, our 45/min
+	h := buildHarness(t, slackfake.Options{}, func(c *Config) { c.NativeStreaming = strings.HasSuffix(where, "native") })
 	tokens := &firstTokens{at: map[string]time.Time{}}
 	proxy := httptest.NewServer(tokens.proxy(h.ai.URL))
 	defer proxy.Close()

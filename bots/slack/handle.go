@@ -200,6 +200,7 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 	if len(in.files) > 0 && cmd == "" {
 		files, release, note := a.takeFiles(ctx, in.files)
 		if note != "" {
+			rep.feedback = false            // a note, not an answer
 			a.note(ctx, in.team, rep, note) // at best, as refusals are (a flood of files costs little)
 			return
 		}
