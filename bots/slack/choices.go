@@ -35,6 +35,7 @@ var _ conversation.ChoiceReply = (*reply)(nil)
 // with one button per choice (value: the command the button runs; the current
 // choice marked ✓ and styled primary).
 func (r *reply) FinishChoices(ctx context.Context, text string, choices []conversation.Choice) error {
+	r.awaitState(ctx)
 	r.mu.Lock()
 	if r.native {
 		// Buttons need a message of their own: no stream for this reply.

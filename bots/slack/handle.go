@@ -191,7 +191,7 @@ func (a *Adapter) answer(ctx context.Context, in incoming, thread string) {
 		title := threadTitle(text)
 		rep.feedback = true
 		rep.onHalt = func() { a.spawn(ctx, func(ctx context.Context) { a.stopChat(ctx, req.Chat, in.user) }) }
-		rep.start(ctx, title)
+		rep.begin(ctx, title)
 		defer rep.end(ctx)
 		if in.dm && replyThread != "" {
 			a.spawn(ctx, func(ctx context.Context) { a.titleThread(ctx, in.team, in.channel, replyThread, title) })

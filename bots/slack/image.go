@@ -47,8 +47,9 @@ func (r *reply) Drawing(ctx context.Context) {
 	}()
 }
 
-// awaitDrawing waits until the drawing state is shown, if Drawing was called.
-func (r *reply) awaitDrawing(ctx context.Context) {
+// awaitState waits until the thinking or drawing state is shown, if begin or
+// Drawing was called.
+func (r *reply) awaitState(ctx context.Context) {
 	r.mu.Lock()
 	shown := r.drawing
 	r.mu.Unlock()
@@ -66,7 +67,7 @@ func (r *reply) awaitDrawing(ctx context.Context) {
 // the drawing placeholder. If the upload fails, the caption and a note saying
 // why take the placeholder's place.
 func (r *reply) FinishImage(ctx context.Context, img conversation.Attachment, caption string) error {
-	r.awaitDrawing(ctx)
+	r.awaitState(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done = true

@@ -59,6 +59,7 @@ func (a *Adapter) note(ctx context.Context, team string, rep conversation.Reply,
 // its own if the notes' cap has room; one attempt, no retry. When it is dropped,
 // the placeholder is left for abandon to remove.
 func (r *reply) Notice(ctx context.Context, text string) error {
+	r.awaitState(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	text = toMrkdwn(text)

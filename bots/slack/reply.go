@@ -104,6 +104,25 @@ type stream struct {
 // until its first text.
 func placeholder(text string) bool { return text == thinkingText || text == drawingText }
 
+// begin shows that an answer is coming (start) in the background, so that the
+// model's call does not wait for Slack's answers; the reply's own calls wait
+// for it (awaitState).
+func (r *reply) begin(ctx context.Context, title string) {
+	shown := make(chan struct{})
+	r.mu.Lock()
+	r.drawing = shown
+	r.mu.Unlock()
+	show := func(context.Context) {
+		defer close(shown)
+		r.start(ctx, title)
+	}
+	if r.background == nil {
+		go show(ctx)
+		return
+	}
+	r.background(show)
+}
+
 // start shows that an answer is coming: it opens the thread's agent session
 // (processing: Slack shows its stop button) and sets the assistant thread
 // status, or, where Slack allows no status, posts a placeholder. A second
@@ -194,7 +213,7 @@ func threadError(err error) bool {
 
 // Update shows the reply so far.
 func (r *reply) Update(ctx context.Context, text string) error {
-	r.awaitDrawing(ctx)
+	r.awaitState(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.native {
@@ -215,7 +234,7 @@ func (r *reply) Update(ctx context.Context, text string) error {
 
 // Finish writes the final text, waiting as long as Slack asks (within ctx).
 func (r *reply) Finish(ctx context.Context, text string) error {
-	r.awaitDrawing(ctx)
+	r.awaitState(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done = true
@@ -624,6 +643,7 @@ func (r *reply) fallBack(ctx context.Context, cause error) {
 // and the last live reply of a thread takes its agent session out of
 // processing (in the background: the answer is written already).
 func (r *reply) end(ctx context.Context) {
+	r.awaitState(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.msgs) == 1 && placeholder(r.msgs[0].shown) {
