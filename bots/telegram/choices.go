@@ -19,9 +19,9 @@ import (
 var _ conversation.ChoiceReply = (*reply)(nil)
 
 // inlineKeyboard is an inline keyboard of callback buttons. The adapter sends
-// its own type: go-telegram/bot's InlineKeyboardButton always carries a
-// copy_text (a struct, which omitempty cannot leave out), and a button may use
-// only one of its kinds.
+// its own type, which holds only what it uses (go-telegram/bot's
+// InlineKeyboardButton sent an empty copy_text, which Telegram refuses, before
+// v1.24.0), and gives it a key to compare keyboards by.
 type inlineKeyboard struct {
 	InlineKeyboard [][]callbackButton `json:"inline_keyboard"`
 }

@@ -418,6 +418,7 @@ func (s *Server) sendFile(ctx context.Context, p params, method, field string) (
 	}
 	c.msgs[m.MessageID] = &stored{msg: m, bot: bm}
 	c.bot = append(c.bot, m.MessageID)
+	s.messageSent(c, thread)
 	return m, nil
 }
 

@@ -16,6 +16,9 @@ type chatState struct {
 	msgs    map[int]*stored
 	bot     []int // the bot's messages, oldest first
 	drafts  []Draft
+	live    map[int]*liveDraft // the draft each thread shows (0: no topic)
+	stopped map[draftKey]bool  // drafts whose stop button was pressed
+	expired []Draft            // drafts that ended their life while shown
 	actions []ChatAction
 	window  []time.Time // accepted sends and edits, for flood control
 	limited int         // 429 answers
@@ -140,6 +143,7 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *APIError) {
 	}
 	c.msgs[m.MessageID] = &stored{msg: m, bot: bm}
 	c.bot = append(c.bot, m.MessageID)
+	s.messageSent(c, m.MessageThreadID)
 	return m, nil
 }
 
@@ -204,29 +208,6 @@ func (s *Server) deleteMessage(_ context.Context, p params) (any, *APIError) {
 	} else {
 		delete(c.msgs, st.msg.MessageID)
 	}
-	return true, nil
-}
-
-func (s *Server) sendMessageDraft(_ context.Context, p params) (any, *APIError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, e := s.lookup(p)
-	if e != nil {
-		return nil, e
-	}
-	if c.chat.Type != "private" {
-		return nil, BadRequest("drafts can be sent only to private chats")
-	}
-	id, ok := p.int64("draft_id")
-	if !ok || id == 0 {
-		return nil, BadRequest("draft_id must be non-zero")
-	}
-	text, _, e := formatted(p, true)
-	if e != nil {
-		return nil, e
-	}
-	c.drafts = append(c.drafts, Draft{DraftID: id, ThreadID: p.int("message_thread_id"), Text: text,
-		Raw: p["text"], ParseMode: p["parse_mode"], At: time.Now()})
 	return true, nil
 }
 
@@ -307,16 +288,6 @@ func (s *Server) BotMessages(chatID int64) []BotMessage {
 		out = append(out, m)
 	}
 	return out
-}
-
-// Drafts returns the chat's sendMessageDraft calls, oldest first.
-func (s *Server) Drafts(chatID int64) []Draft {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.chats[chatID]; c != nil {
-		return slices.Clone(c.drafts)
-	}
-	return nil
 }
 
 // ChatActions returns the chat's sendChatAction calls, oldest first.

@@ -45,6 +45,10 @@ type Options struct {
 	// WebhookRetry is how long the fake waits before delivering an update again
 	// after the webhook failed. Default 50 ms.
 	WebhookRetry time.Duration
+	// Now is the clock of the drafts' 30-second life (DraftLife), so that a
+	// test can run a long reply's drafts on a fake clock. Default time.Now.
+	// Flood control and the other records keep the real clock.
+	Now func() time.Time
 }
 
 // APIError is an error answer: {"ok":false,"error_code":Code,"description":...}.
@@ -90,25 +94,26 @@ type Server struct {
 	closed chan struct{}
 	wg     sync.WaitGroup // webhook delivery
 
-	mu       sync.Mutex
-	chats    map[int64]*chatState
-	queue    []Update // updates not confirmed yet
-	nextID   int64    // the next update_id
-	wake     chan struct{}
-	poller   chan struct{} // closed to end the getUpdates call in progress
-	allowed  []string      // allowed_updates in force
-	hook     webhook
-	commands []BotCommand
-	calls    []Call
-	fault    func(Call) *APIError
-	reset    func(Call) bool
-	flood    FloodLimits
-	global   []time.Time // all chats' accepted sends and edits
-	fileSeq  int
-	files    map[string]*storedFile // by file_id
-	queries  map[string]*query      // callback queries by id
-	querySeq int
-	answers  []CallbackAnswer
+	mu        sync.Mutex
+	chats     map[int64]*chatState
+	queue     []Update // updates not confirmed yet
+	nextID    int64    // the next update_id
+	wake      chan struct{}
+	poller    chan struct{} // closed to end the getUpdates call in progress
+	conflicts int           // getUpdates calls that overlapped another
+	allowed   []string      // allowed_updates in force
+	hook      webhook
+	commands  []BotCommand
+	calls     []Call
+	fault     func(Call) *APIError
+	reset     func(Call) bool
+	flood     FloodLimits
+	global    []time.Time // all chats' accepted sends and edits
+	fileSeq   int
+	files     map[string]*storedFile // by file_id
+	queries   map[string]*query      // callback queries by id
+	querySeq  int
+	answers   []CallbackAnswer
 
 	downloads []Download
 	dlDelay   time.Duration
@@ -127,6 +132,9 @@ func NewServer(opt Options) *Server {
 	}
 	if opt.WebhookRetry <= 0 {
 		opt.WebhookRetry = 50 * time.Millisecond
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
 	id, _ := strconv.ParseInt(strings.SplitN(opt.Token, ":", 2)[0], 10, 64)
 	s := &Server{

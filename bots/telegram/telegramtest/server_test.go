@@ -270,6 +270,9 @@ func TestConcurrentPollsConflict(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first poll was not terminated")
 	}
+	if n := s.PollConflicts(); n != 1 {
+		t.Errorf("PollConflicts() = %d, want 1", n)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -134,6 +134,15 @@ type ForumTopic struct {
 	IconColor int    `json:"icon_color"`
 }
 
+// MessageGenerationStopped is what the user's stop button under a draft sent
+// with can_stop sends the bot
+// (https://core.telegram.org/bots/api#messagegenerationstopped).
+type MessageGenerationStopped struct {
+	Chat            Chat  `json:"chat"`
+	MessageThreadID int   `json:"message_thread_id,omitempty"`
+	DraftID         int64 `json:"draft_id"`
+}
+
 // Update is one incoming update (https://core.telegram.org/bots/api#update).
 type Update struct {
 	UpdateID      int64          `json:"update_id"`
@@ -141,6 +150,9 @@ type Update struct {
 	EditedMessage *Message       `json:"edited_message,omitempty"`
 	ChannelPost   *Message       `json:"channel_post,omitempty"`
 	CallbackQuery *CallbackQuery `json:"callback_query,omitempty"`
+	// StoppedMessageGeneration: the user pressed the stop button of a draft
+	// (Bot API 10.3).
+	StoppedMessageGeneration *MessageGenerationStopped `json:"stopped_message_generation,omitempty"`
 }
 
 // kind is the update's type as allowed_updates names it.
@@ -154,6 +166,8 @@ func (u Update) kind() string {
 		return "channel_post"
 	case u.CallbackQuery != nil:
 		return "callback_query"
+	case u.StoppedMessageGeneration != nil:
+		return "stopped_message_generation"
 	}
 	return "other"
 }
@@ -191,14 +205,20 @@ type BotMessage struct {
 // Last is the message's current state.
 func (m BotMessage) Last() Version { return m.Versions[len(m.Versions)-1] }
 
-// Draft is one sendMessageDraft call.
+// Draft is one sendMessageDraft call that Telegram accepted.
 type Draft struct {
 	DraftID   int64
 	ThreadID  int
-	Text      string // visible text
+	Text      string // visible text; empty shows a "Thinking..." placeholder
 	Raw       string
 	ParseMode string
-	At        time.Time
+	// CanStop and KeepOnStop are the call's can_stop and keep_on_stop.
+	CanStop, KeepOnStop bool
+	// Ignored marks a draft sent after the user stopped its draft_id: the
+	// stop button stops further drafts, so it is not shown.
+	Ignored bool
+	// At is when it was sent, by Options.Now.
+	At time.Time
 }
 
 // ChatAction is one sendChatAction call.

@@ -148,6 +148,15 @@ const placeholderPDF = "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endo
 	"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n" +
 	"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
+// PollConflicts counts the getUpdates calls that overlapped one in progress
+// (which then ended with 409 Conflict, as Telegram does when two bot instances
+// poll): more than one poller at a time.
+func (s *Server) PollConflicts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conflicts
+}
+
 // Pending counts the updates not confirmed (polling) or not delivered (webhook).
 func (s *Server) Pending() int {
 	s.mu.Lock()
@@ -175,7 +184,8 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *APIError) {
 		}
 	}
 	if s.poller != nil {
-		close(s.poller)
+		close(s.poller) // two getUpdates at once: the first ends with 409 Conflict
+		s.conflicts++
 	}
 	mine := make(chan struct{})
 	s.poller = mine
