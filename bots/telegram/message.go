@@ -206,7 +206,10 @@ func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 	if t.started != nil {
 		r.started = t.started
 	}
-	defer func() { r.stopTyping() }() // Drawing may have replaced it
+	defer func() {
+		r.stopTyping() // Drawing may have replaced it
+		r.endDraft()
+	}()
 	req := conversation.Request{
 		Chat:        in.chat,
 		UserID:      fmt.Sprintf("telegram:%d", in.msg.From.ID),

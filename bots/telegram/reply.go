@@ -3,7 +3,6 @@ package telegram
 import (
 	"context"
 	stdhtml "html"
-	"strconv"
 	"strings"
 
 	"github.com/go-telegram/bot"
@@ -31,14 +30,14 @@ type messenger interface {
 // a reply longer than a message continues in new messages. The engine's pacer calls
 // Update and Finish one at a time.
 type reply struct {
-	b       *Bot
-	chatID  int64
-	thread  int
-	quote   int  // the message answered, quoted in groups
-	group   bool // edits share the group's budget
-	drafts  bool // streaming with sendMessageDraft
-	draftID int64
-	limit   int // the longest message, as Telegram counts
+	b      *Bot
+	chatID int64
+	thread int
+	quote  int  // the message answered, quoted in groups
+	group  bool // edits share the group's budget
+	chat   conversation.ChatID
+	draft  *draft // streaming with sendMessageDraft; nil: edits in place
+	limit  int    // the longest message, as Telegram counts
 
 	stopTyping func()
 	started    func() // called at the first Update or Finish
@@ -62,13 +61,13 @@ type sent struct {
 // newReply starts a reply to in, with "typing" shown until its first text when
 // typing is set.
 func (b *Bot) newReply(ctx context.Context, in incoming, typing bool) *reply {
-	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private,
+	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private, chat: in.chat,
 		limit: maxMessageLen, stopTyping: func() {}, started: func() {}}
 	if !in.private {
 		r.quote = in.msg.ID
 	}
-	if b.opt.Drafts && in.private {
-		r.drafts, r.draftID = true, b.draftSeq.Add(1)
+	if b.opt.Drafts && in.private && b.drafts.allowed(r.chatID, b.opt.Clock.Now()) {
+		r.draft = &draft{id: b.draftSeq.Add(1), on: true}
 	}
 	if typing {
 		r.stopTyping = b.typing(ctx, r.chatID, r.thread)
@@ -114,7 +113,7 @@ func (r *reply) showText(ctx context.Context, md string, final bool) error {
 // draft.
 func (r *reply) show(ctx context.Context, chunks []rendered, final bool) error {
 	last := len(chunks)
-	if r.drafts && !final && last > 0 {
+	if !final && last > 0 && r.drafting() {
 		last--
 	}
 	if final && last > 0 {
@@ -126,7 +125,7 @@ func (r *reply) show(ctx context.Context, chunks []rendered, final bool) error {
 		}
 	}
 	if last < len(chunks) {
-		return r.draft(ctx, last, chunks[last])
+		return r.showDraft(ctx, last, chunks[last])
 	}
 	return nil
 }
@@ -170,6 +169,7 @@ func (r *reply) send(ctx context.Context, c rendered, first bool) (*sent, error)
 	if c.keyboard != nil {
 		p.ReplyMarkup = c.keyboard
 	}
+	went := r.sendingMessage()
 	msg, err := r.b.api.SendMessage(ctx, p)
 	plain := false
 	if badRequest(err, descParseFailed) {
@@ -177,6 +177,7 @@ func (r *reply) send(ctx context.Context, c rendered, first bool) (*sent, error)
 		p.Text, p.ParseMode, plain = c.plain, "", true
 		msg, err = r.b.api.SendMessage(ctx, p)
 	}
+	went(err == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -228,22 +229,6 @@ func (r *reply) dropExtra(ctx context.Context, keep int) {
 		}
 	}
 	r.msgs = r.msgs[:min(keep, len(r.msgs))]
-}
-
-// draft shows c, the reply's part i, as its draft (sendMessageDraft). On any error
-// but a 429, the reply falls back to editing messages in place for good.
-func (r *reply) draft(ctx context.Context, i int, c rendered) error {
-	_, err := r.b.api.SendMessageDraft(ctx, &bot.SendMessageDraftParams{ChatID: r.chatID, MessageThreadID: r.thread,
-		DraftID: strconv.FormatInt(r.draftID, 10), Text: c.html, ParseMode: models.ParseModeHTML})
-	if err == nil {
-		return nil
-	}
-	if _, ok := retryAfter(err); ok {
-		return err
-	}
-	r.b.log.Warn("telegram: draft refused, editing in place instead", "chat_id", r.chatID, "err", r.b.red.err(err))
-	r.drafts = false
-	return r.put(ctx, i, c, false)
 }
 
 var codeTags = strings.NewReplacer("<code>", "", "</code>", "")

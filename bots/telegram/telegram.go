@@ -65,8 +65,16 @@ type Options struct {
 	WebhookListen string
 	// WebhookListener, when set, is used instead of listening on WebhookListen.
 	WebhookListener net.Listener
-	// Drafts streams private replies with sendMessageDraft (Bot API 9.3+).
+	// Drafts streams private replies as native drafts (sendMessageDraft, with
+	// the stop button of Bot API 10.3), finished by one sendMessage; a chat
+	// whose draft fails edits in place instead for a while. Off by default
+	// here; cmd/chatbot turns it on unless telegram.drafts is false.
 	Drafts bool
+	// DraftRefresh is how long a draft may go unchanged before it is sent
+	// again, well inside its 30-second life. Default 15 s.
+	DraftRefresh time.Duration
+	// Clock times the draft refreshes; default the system clock.
+	Clock conversation.Clock
 	// EditEvery is the least time between two edits of a reply in a private chat
 	// (default 1 s); GroupEditEvery in a group (default 3 s: 20 per minute).
 	EditEvery      time.Duration
@@ -110,6 +118,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.GroupEditEvery <= 0 {
 		o.GroupEditEvery = 3 * time.Second
+	}
+	if o.DraftRefresh <= 0 {
+		o.DraftRefresh = 15 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = conversation.SystemClock{}
 	}
 	if o.TypingEvery <= 0 {
 		o.TypingEvery = 4500 * time.Millisecond
@@ -199,6 +213,7 @@ type Bot struct {
 	presses      *chatLocks
 	files        *semaphore.Weighted // FileMemory: the bytes of the files held
 	albums       albums
+	drafts       *drafts
 
 	handlers  sync.WaitGroup // running message handlers
 	draftSeq  atomic.Int64
@@ -232,6 +247,7 @@ func New(ctx context.Context, opt Options, h Handler, cursors cursorStore) (*Bot
 		order:        newChatOrder(),
 		presses:      newChatLocks(),
 		files:        semaphore.NewWeighted(opt.FileMemory),
+		drafts:       newDrafts(),
 	}
 	b.draftSeq.Store(time.Now().UnixNano() & 0x3fffffff)
 	offset, err := cursors.Cursor(ctx, offsetCursor)
@@ -328,9 +344,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	return err
 }
 
-// allowedUpdates are the kinds of update the bot asks Telegram for: messages and
-// presses on its buttons.
-var allowedUpdates = []string{models.AllowedUpdateMessage, models.AllowedUpdateCallbackQuery}
+// allowedUpdates are the kinds of update the bot asks Telegram for: messages,
+// presses on its buttons, and the stop button under its drafts.
+var allowedUpdates = []string{models.AllowedUpdateMessage, models.AllowedUpdateCallbackQuery,
+	models.AllowedUpdateStoppedMessageGeneration}
 
 // commands are the commands shown in Telegram's menu.
 var commands = []models.BotCommand{

@@ -44,6 +44,8 @@ func (b *Bot) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) {
 		b.dispatch(context.WithoutCancel(ctx), upd.Message)
 	case upd.CallbackQuery != nil:
 		b.dispatchPress(context.WithoutCancel(ctx), upd.CallbackQuery)
+	case upd.StoppedMessageGeneration != nil:
+		b.onStopped(context.WithoutCancel(ctx), upd.StoppedMessageGeneration)
 	}
 	// Edited messages, channel posts, ... are not for the bot.
 }
