@@ -86,7 +86,7 @@ type TelegramConfig struct {
 	WebhookURL     string   `yaml:"webhook_url"`
 	WebhookSecret  string   `yaml:"webhook_secret"`
 	WebhookListen  string   `yaml:"webhook_listen"`
-	Drafts         bool     `yaml:"drafts"`
+	Drafts         *bool    `yaml:"drafts"` // absent: true
 	GroupEditEvery Duration `yaml:"group_edit_interval"`
 	EditEvery      Duration `yaml:"edit_interval"`
 }
@@ -178,6 +178,10 @@ func (c *Config) setDefaults() {
 	t.Mode = or(t.Mode, "polling")
 	t.EditEvery = Duration(orDur(time.Duration(t.EditEvery), time.Second))
 	t.GroupEditEvery = Duration(orDur(time.Duration(t.GroupEditEvery), 3*time.Second))
+	if t.Drafts == nil {
+		yes := true
+		t.Drafts = &yes
+	}
 	s := &c.Slack
 	s.APIURL = or(s.APIURL, defaultSlackURL)
 	s.Mode = or(s.Mode, "socket")

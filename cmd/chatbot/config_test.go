@@ -64,6 +64,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"store.max_messages_per_chat", cfg.Store.MaxMessagesPerChat, 500},
 		{"openai.stall_timeout", time.Duration(cfg.OpenAI.StallTimeout), time.Minute},
 		{"slack.reply_in_threads_without_mention", *cfg.Slack.ReplyInThreadsWithoutMention, true},
+		{"telegram.drafts", *cfg.Telegram.Drafts, true},
 		{"openai.model", cfg.OpenAI.Model, "gpt-5.4-mini"},
 		{"openai.api", cfg.OpenAI.API, "auto"},
 		{"openai.models", strings.Join(cfg.OpenAI.Models, ","), "gpt-5.4-mini"},

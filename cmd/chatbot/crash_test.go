@@ -134,6 +134,8 @@ func botConfig(t *testing.T, tg *telegramtest.Server, ai *openaitest.Server, use
 	db = filepath.Join(dir, "data", "chatbot.db")
 	text := fmt.Sprintf("openai:\n  base_url: %s\n  api_key: %s\n  model: gpt-5.4-mini\n  max_concurrent_requests: 64\n"+
 		"store:\n  path: %s\ntelegram:\n  token: %q\n  api_url: %s\n  allowed_user_ids: [%s]\n  edit_interval: 200ms\n"+
+		"  drafts: false\n"+ // replies grow in messages, which show what a kill cut
+
 		"http:\n  listen: %s\nlog:\n  format: json\n",
 		ai.BaseURL(), crashKey, db, tg.Token, tg.URL, strings.Join(ids, ", "), freeAddr(t))
 	cfg = filepath.Join(dir, "config.yaml")

@@ -30,7 +30,7 @@ func newTelegram(ctx context.Context, d deps) (platform, error) {
 		WebhookURL:     t.WebhookURL,
 		WebhookSecret:  t.WebhookSecret,
 		WebhookListen:  t.WebhookListen,
-		Drafts:         t.Drafts,
+		Drafts:         t.Drafts == nil || *t.Drafts,
 		EditEvery:      time.Duration(t.EditEvery),
 		GroupEditEvery: time.Duration(t.GroupEditEvery),
 		HTTPClient:     d.metrics.client("telegram", telegramPoll+15*time.Second),
