@@ -70,6 +70,9 @@ type harness struct {
 	config conversation.Config
 	// wrap, when set, wraps the engine as the adapter's handler.
 	wrap func(telegram.Handler) telegram.Handler
+	// manual: the harness opens the store but starts no bot; the test starts
+	// its own (node).
+	manual bool
 
 	db     *store.DB
 	engine *conversation.Engine
@@ -119,6 +122,15 @@ func newHarness(t *testing.T, opts ...option) *harness {
 			t.Logf("logs:\n%s", h.logs.String())
 		}
 	})
+	if h.manual {
+		db, err := store.Open(h.dbPath, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.db = db
+		t.Cleanup(func() { db.Close() })
+		return h
+	}
 	h.start()
 	return h
 }
@@ -130,6 +142,26 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.db = db
+	h.engine = h.newEngine(db)
+	ctx, cancel := context.WithCancel(context.Background())
+	var handler telegram.Handler = h.engine
+	if h.wrap != nil {
+		handler = h.wrap(handler)
+	}
+	b, err := telegram.New(ctx, h.opt, handler, db)
+	if err != nil {
+		cancel()
+		db.Close()
+		h.t.Fatal(err)
+	}
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- b.Run(ctx) }()
+}
+
+// newEngine returns an engine on db with the harness's model and config.
+func (h *harness) newEngine(db *store.DB) *conversation.Engine {
+	h.t.Helper()
 	tokens, err := openai.NewTokenCounter("gpt-5.4-mini")
 	if err != nil {
 		h.t.Fatal(err)
@@ -151,21 +183,7 @@ func (h *harness) start() {
 	if cfg.Usage == nil {
 		cfg.Usage = db // /usage, and the daily pictures
 	}
-	h.db = db
-	h.engine = conversation.New(cfg, db, model, tokens)
-	ctx, cancel := context.WithCancel(context.Background())
-	var handler telegram.Handler = h.engine
-	if h.wrap != nil {
-		handler = h.wrap(handler)
-	}
-	b, err := telegram.New(ctx, h.opt, handler, db)
-	if err != nil {
-		cancel()
-		db.Close()
-		h.t.Fatal(err)
-	}
-	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- b.Run(ctx) }()
+	return conversation.New(cfg, db, model, tokens)
 }
 
 // stop shuts the adapter and the engine down as cmd/chatbot does, and closes the store.

@@ -173,10 +173,26 @@ type Handler interface {
 	Handle(ctx context.Context, req conversation.Request) error
 }
 
-// cursorStore keeps the polling offset; *store.DB is one.
+// cursorStore keeps the polling offset; *store.DB and *postgres.Store are
+// ones. A store that is also a leader and a seenStore (both are) lets several
+// processes share the bot.
 type cursorStore interface {
 	Cursor(ctx context.Context, name string) (int64, error)
 	SetCursor(ctx context.Context, name string, v int64) error
+}
+
+// leader runs fn while this process leads name over all processes that share
+// the store, with a context that ends when it stops leading; a cursor written
+// with that context (or one derived from it) is written only while it leads.
+// *postgres.Store leads over replicas, *store.DB within its process.
+type leader interface {
+	Lead(ctx context.Context, name string, fn func(ctx context.Context) error) error
+}
+
+// seenStore remembers keys for a while and tells whether one is new, over all
+// processes that share the store.
+type seenStore interface {
+	FirstSeen(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // botAPI lists the SDK calls the adapter makes.
@@ -190,7 +206,6 @@ type botAPI interface {
 	DeleteWebhook(ctx context.Context, params *bot.DeleteWebhookParams) (bool, error)
 	SetWebhook(ctx context.Context, params *bot.SetWebhookParams) (bool, error)
 	AnswerCallbackQuery(ctx context.Context, params *bot.AnswerCallbackQueryParams) (bool, error)
-	Start(ctx context.Context)
 	ProcessUpdate(ctx context.Context, upd *models.Update)
 }
 
@@ -201,7 +216,7 @@ type Bot struct {
 	cursors cursorStore
 	log     *slog.Logger
 	api     botAPI
-	gate    *pollGate
+	gate    atomic.Pointer[pollGate] // the poller's, while this process polls
 	red     redactor
 	me      models.User
 
@@ -218,20 +233,25 @@ type Bot struct {
 	handlers  sync.WaitGroup // running message handlers
 	draftSeq  atomic.Int64
 	webhookUp atomic.Bool // webhook mode: listening and registered with setWebhook
-	polling   atomic.Bool // polling mode: Run is polling
+	polling   atomic.Bool // polling mode: Run polls, or waits to lead the polling
+	leading   atomic.Bool // polling mode: this process polls
 }
 
-// Ready reports whether the bot receives updates: polling and its last getUpdates
-// did not fail, or its webhook is listening.
+// Ready reports whether the bot receives updates: its webhook is listening,
+// or it polls and its last getUpdates did not fail, or another process that
+// shares the store polls and this one stands by to take over.
 func (b *Bot) Ready() bool {
 	if b.opt.Mode == ModeWebhook {
 		return b.webhookUp.Load()
 	}
-	return b.polling.Load() && b.gate.polling.Load()
+	if !b.polling.Load() {
+		return false
+	}
+	g := b.gate.Load()
+	return !b.leading.Load() || g != nil && g.polling.Load()
 }
 
-// New checks the token with getMe and returns the adapter; Run starts it. The
-// polling offset is read from cursors.
+// New checks the token with getMe and returns the adapter; Run starts it.
 func New(ctx context.Context, opt Options, h Handler, cursors cursorStore) (*Bot, error) {
 	opt.setDefaults()
 	if err := opt.validate(); err != nil {
@@ -250,26 +270,21 @@ func New(ctx context.Context, opt Options, h Handler, cursors cursorStore) (*Bot
 		drafts:       newDrafts(),
 	}
 	b.draftSeq.Store(time.Now().UnixNano() & 0x3fffffff)
-	offset, err := cursors.Cursor(ctx, offsetCursor)
-	if err != nil {
-		return nil, fmt.Errorf("telegram: read offset: %w", err)
-	}
-	if err := b.connect(ctx, offset); err != nil {
+	if err := b.connect(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// connect builds the SDK client, polling from offset, and asks who the bot is.
-func (b *Bot) connect(ctx context.Context, offset int64) error {
-	b.gate = newPollGate(b.opt.HTTPClient)
+// connect builds the SDK client of the bot's calls (and of the webhook's
+// updates) and asks who the bot is. Polling has clients of its own (poller).
+func (b *Bot) connect(ctx context.Context) error {
 	sdk, err := bot.New(b.opt.Token,
 		bot.WithServerURL(b.opt.APIURL),
 		bot.WithSkipGetMe(),
-		bot.WithHTTPClient(b.opt.PollTimeout, b.gate),
-		bot.WithInitialOffset(max(offset-1, 0)), // the library asks for this + 1
+		bot.WithHTTPClient(b.opt.PollTimeout, b.opt.HTTPClient),
 		bot.WithAllowedUpdates(allowedUpdates),
-		bot.WithDefaultHandler(b.onUpdate),
+		bot.WithDefaultHandler(func(ctx context.Context, _ *bot.Bot, upd *models.Update) { b.onUpdate(ctx, nil, upd) }),
 		bot.WithNotAsyncHandlers(),
 		bot.WithErrorsHandler(func(err error) { b.log.Warn("telegram", "err", b.red.err(err)) }),
 	)
@@ -283,6 +298,25 @@ func (b *Bot) connect(ctx context.Context, offset int64) error {
 	}
 	b.me = *me
 	return nil
+}
+
+// poller builds the SDK client that polls from offset and hands the updates
+// to onUpdate through gate.
+func (b *Bot) poller(offset int64, gate *pollGate) (*bot.Bot, error) {
+	sdk, err := bot.New(b.opt.Token,
+		bot.WithServerURL(b.opt.APIURL),
+		bot.WithSkipGetMe(),
+		bot.WithHTTPClient(b.opt.PollTimeout, gate),
+		bot.WithInitialOffset(max(offset-1, 0)), // the library asks for this + 1
+		bot.WithAllowedUpdates(allowedUpdates),
+		bot.WithDefaultHandler(func(ctx context.Context, _ *bot.Bot, upd *models.Update) { b.onUpdate(ctx, gate, upd) }),
+		bot.WithNotAsyncHandlers(),
+		bot.WithErrorsHandler(func(err error) { b.log.Warn("telegram", "err", b.red.err(err)) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", b.red.err(err))
+	}
+	return sdk, nil
 }
 
 // Start-up tries getMe this many times while it fails in a way that may pass
@@ -367,26 +401,72 @@ func (b *Bot) setCommands(ctx context.Context) {
 	}
 }
 
-// poll receives updates by long polling until ctx ends.
+// pollRetry is how long polling waits after the store failed it (the offset
+// could not be read, or the campaign to lead failed) before it tries again.
+const pollRetry = 2 * time.Second
+
+// poll receives updates by long polling until ctx ends. When the store lets
+// several processes share the bot (a leader), exactly one of them polls at a
+// time: this one campaigns, polls while it leads, and campaigns again when it
+// loses the lead; meanwhile it stands by (Ready) and answers nothing.
 func (b *Bot) poll(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	info, err := b.api.GetWebhookInfo(ctx)
+	b.polling.Store(true)
+	defer b.polling.Store(false)
+	l, ok := b.cursors.(leader)
+	if !ok {
+		return b.pollLeading(ctx)
+	}
+	name := fmt.Sprintf("telegram:polling:%d", b.me.ID)
+	for {
+		err := l.Lead(ctx, name, b.pollLeading)
+		if ctx.Err() != nil {
+			return nil
+		}
+		b.log.Warn("telegram: polling stopped, trying again", "wait", pollRetry, "err", b.red.err(err))
+		if !sleep(ctx, pollRetry) {
+			return nil
+		}
+	}
+}
+
+// pollLeading polls until ctx ends, from the offset stored last: under a
+// leader, ctx is the leadership's, which also fences the offsets accept
+// stores with it.
+func (b *Bot) pollLeading(ctx context.Context) error {
+	offset, err := b.cursors.Cursor(ctx, offsetCursor)
 	if err != nil {
+		return fmt.Errorf("telegram: read offset: %w", err)
+	}
+	gate := newPollGate(b.opt.HTTPClient)
+	sdk, err := b.poller(offset, gate)
+	if err != nil {
+		return err
+	}
+	info, err := b.api.GetWebhookInfo(ctx)
+	if err != nil && ctx.Err() == nil {
 		b.log.Warn("telegram: get webhook info", "err", b.red.err(err))
 	}
 	if err != nil || info.URL != "" {
 		// A webhook in force makes getUpdates fail with 409 Conflict.
 		if _, err := b.api.DeleteWebhook(ctx, &bot.DeleteWebhookParams{}); err != nil {
-			b.log.Warn("telegram: delete webhook before polling", "err", b.red.err(err))
+			if ctx.Err() == nil {
+				b.log.Warn("telegram: delete webhook before polling", "err", b.red.err(err))
+			}
 		} else if info != nil && info.URL != "" {
 			b.log.Info("telegram: webhook deleted to poll for updates")
 		}
 	}
-	b.log.Info("telegram: polling", "bot", "@"+b.me.Username, "api", b.red.text(b.opt.APIURL))
-	b.polling.Store(true)
-	defer b.polling.Store(false)
-	b.api.Start(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	b.log.Info("telegram: polling", "bot", "@"+b.me.Username, "api", b.red.text(b.opt.APIURL), "offset", offset)
+	b.gate.Store(gate)
+	b.leading.Store(true)
+	defer b.leading.Store(false)
+	sdk.Start(ctx)
+	b.log.Info("telegram: stopped polling", "bot", "@"+b.me.Username)
 	return nil
 }

@@ -23,10 +23,13 @@ import (
 )
 
 // onUpdate is the library's handler for every update. The library calls it for
-// one update at a time, in order (WithNotAsyncHandlers, one worker): it stores the
-// next offset, then dispatches the message, which is answered in a goroutine of its
-// own, so that a slow reply never holds up other chats. Presses on the bot's
-// buttons (callback queries) take the same way.
+// one update at a time, in order (WithNotAsyncHandlers, one worker): a polled
+// update's offset is stored first (accept), then an update seen before (by
+// any process that shares the store) is dropped, and the rest is dispatched:
+// a message is answered in a goroutine of its own, so that a slow reply never
+// holds up other chats; presses on the bot's buttons (callback queries) and
+// the stop button under its drafts take the same way. polled is the gate of
+// the poller the update came from, nil for the webhook's (checked already).
 //
 // Offsets: the update's offset (update_id+1) is stored before it is answered, and
 // the pollGate holds the next getUpdates (which confirms the batch to Telegram)
@@ -34,9 +37,18 @@ import (
 // resumes right after the last update accepted: none is skipped, and none is
 // answered twice. An update being answered when the process is killed is not
 // answered again (at most once); on a normal shutdown the engine finishes it.
-func (b *Bot) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) {
-	if b.opt.Mode == ModePolling {
-		b.accept(ctx, upd.ID)
+// Under a leader, ctx is the leadership's: a process that lost the lead cannot
+// move the offset its successor polls from, and the update ids it has seen
+// keep the successor from answering them again.
+func (b *Bot) onUpdate(ctx context.Context, polled *pollGate, upd *models.Update) {
+	if polled != nil {
+		b.accept(ctx, polled, upd.ID)
+		if first, err := b.firstSeen(ctx, upd.ID); err != nil {
+			b.log.Warn("telegram: check update id, answering it anyway", "update_id", upd.ID, "err", err)
+		} else if !first {
+			b.log.Info("telegram: update answered already", "update_id", upd.ID)
+			return
+		}
 	}
 	// Not cancelled by the shutdown: the engine's Shutdown bounds the turn.
 	switch {
@@ -50,9 +62,25 @@ func (b *Bot) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) {
 	// Edited messages, channel posts, ... are not for the bot.
 }
 
-// accept stores the offset after update id and lets the next poll go.
-func (b *Bot) accept(ctx context.Context, id int64) {
-	defer b.gate.processed()
+// seenFor is how long an update id is remembered: Telegram keeps an update
+// for at most 24 hours.
+const seenFor = 25 * time.Hour
+
+// firstSeen records the update id in the store and reports whether it is new
+// over all processes that share the store (a store without the capability:
+// always).
+func (b *Bot) firstSeen(ctx context.Context, id int64) (bool, error) {
+	seen, ok := b.cursors.(seenStore)
+	if !ok {
+		return true, nil
+	}
+	return seen.FirstSeen(context.WithoutCancel(ctx), fmt.Sprintf("telegram:update:%d:%d", b.me.ID, id), seenFor)
+}
+
+// accept stores the offset after update id and lets the next poll go. The
+// write's context keeps ctx's values (the leadership's fence).
+func (b *Bot) accept(ctx context.Context, gate *pollGate, id int64) {
+	defer gate.processed()
 	if err := b.cursors.SetCursor(context.WithoutCancel(ctx), offsetCursor, id+1); err != nil {
 		b.log.Error("telegram: store update offset", "update_id", id, "err", err)
 	}
@@ -117,7 +145,8 @@ func (g *pollGate) Do(req *http.Request) (*http.Response, error) {
 }
 
 // dropNullUpdates removes null entries from a getUpdates answer's result:
-// go-telegram/bot v1.19.0 reads the id of every entry and would panic on one.
+// go-telegram/bot (v1.24.0 too) reads the id of every entry and would panic on
+// one.
 func dropNullUpdates(body []byte) []byte {
 	var answer struct {
 		OK     bool              `json:"ok"`
@@ -263,6 +292,19 @@ func (b *Bot) webhookHandler(ctx context.Context) http.Handler {
 		var upd models.Update
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxUpdateSize)).Decode(&upd); err != nil {
 			http.Error(w, "bad update", http.StatusBadRequest)
+			return
+		}
+		// Telegram delivers an update again when an answer is late, and
+		// replicas behind a load balancer share the webhook: answer it once.
+		first, err := b.firstSeen(ctx, upd.ID)
+		switch {
+		case err != nil:
+			b.log.Warn("telegram: check update id", "update_id", upd.ID, "err", err)
+			http.Error(w, "try again later", http.StatusServiceUnavailable) // Telegram retries
+			return
+		case !first:
+			b.log.Info("telegram: update answered already", "update_id", upd.ID)
+			w.WriteHeader(http.StatusOK)
 			return
 		}
 		b.api.ProcessUpdate(ctx, &upd)
