@@ -3,12 +3,15 @@
 // API server, or the fake in telegramtest.
 //
 // It receives updates by long polling (the offset is kept in the store, so that a
-// restart neither skips nor re-answers an update) or by webhook (with a secret
-// token checked before anything else), decides which messages are for the bot
-// (every message in a private chat; in groups a mention, a reply to the bot or a
-// command), enforces the allowlists, and answers through the engine with a reply
-// that renders the model's Markdown as Telegram HTML, grows in place at Telegram's
-// pace, and continues in new messages past 4096 characters.
+// restart neither skips nor re-answers an update; with several processes on one
+// store, one polls at a time) or by webhook (with a secret token checked before
+// anything else), answers each update id once over all processes that share the
+// store, decides which messages are for the bot (every message in a private
+// chat; in groups a mention, a reply to the bot or a command), enforces the
+// allowlists, and answers through the engine with a reply that renders the
+// model's Markdown as Telegram HTML, streams as a native draft with a stop
+// button in private chats (or grows in place at Telegram's pace), and continues
+// in new messages past 4096 characters.
 //
 // Photos, voice and audio messages, video notes and documents are downloaded
 // (getFile, then {api_url}/file/bot{token}/{file_path}) within a size limit and a

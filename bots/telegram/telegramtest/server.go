@@ -5,11 +5,14 @@
 // secret token, HTML parse mode checked like Telegram checks it, the 4096-character
 // limit counted in UTF-16 units of the visible text, per-chat flood control (429
 // with retry_after), inline keyboards with callback buttons (callback_data of 1 to
-// 64 bytes) and the callback queries a press sends, and a record of every chat's
+// 64 bytes) and the callback queries a press sends, drafts (sendMessageDraft) that
+// show for 30 seconds by a clock tests may drive and end at a message from the
+// bot, with the stop button of Bot API 10.3, and a record of every chat's
 // messages with their edit history.
 //
 // Tests inject what users send with Inject and read what the bot did with
-// BotMessages, Drafts, ChatActions, Commands and Calls; Press presses a button.
+// BotMessages, Drafts, ChatActions, Commands and Calls; Press presses a button,
+// StopDraft a draft's stop button.
 package telegramtest
 
 import (
