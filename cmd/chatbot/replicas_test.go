@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/chatbot-dev/chatbot/bots/telegram/telegramtest"
 	"github.com/chatbot-dev/chatbot/openai/openaitest"
@@ -128,6 +131,9 @@ func TestTelegramReplicasProcess(t *testing.T) {
 		t.Error("the standing-by replica's /healthz is not ready")
 	}
 
+	// The turns have ended (their answers show before their history is saved):
+	// the kill cuts no reply, which would bring a "restarted" note.
+	waitUntil(t, "the first replica's turns to end", func() bool { return pendingMarks(t, dbURL) == 0 })
 	a.signal(t, syscall.SIGKILL)
 	killed := time.Now()
 	if !a.waitExit(processWait) {
@@ -169,4 +175,21 @@ func TestTelegramReplicasProcess(t *testing.T) {
 	}
 	a.checkLogs(t, crashKey, tg.Token)
 	b.checkLogs(t, crashKey, tg.Token)
+}
+
+// pendingMarks counts the replies being written, over all replicas.
+func pendingMarks(t *testing.T, url string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pending").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
