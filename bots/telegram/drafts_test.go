@@ -10,70 +10,9 @@ import (
 
 	"github.com/chatbot-dev/chatbot/bots/telegram"
 	"github.com/chatbot-dev/chatbot/bots/telegram/telegramtest"
+	"github.com/chatbot-dev/chatbot/conversation/conversationtest"
 	"github.com/chatbot-dev/chatbot/openai/openaitest"
 )
-
-// fakeClock is a conversation.Clock that moves only when the test says.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []clockWaiter
-}
-
-type clockWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, clockWaiter{at: c.now.Add(d), ch: ch})
-	return ch
-}
-
-// advance moves the clock on by d and fires the timers that are due.
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(c.now) {
-			kept = append(kept, w)
-			continue
-		}
-		w.ch <- c.now
-	}
-	c.waiters = kept
-}
-
-// armed reports whether a timer waits for a time still to come.
-func (c *fakeClock) armed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, w := range c.waiters {
-		if w.at.After(c.now) {
-			return true
-		}
-	}
-	return false
-}
 
 // gate holds every model stream after its first text (Responses API events)
 // until it is opened, so that a test can make a reply as slow as it likes.
@@ -124,7 +63,7 @@ func fakeTelegram(o telegramtest.Options) option {
 // the fake Bot API's drafts share), keeps its draft on screen the whole time
 // and ends in exactly one sendMessage with the whole answer.
 func TestDraftRefreshedPastItsLife(t *testing.T) {
-	clock, hold := newFakeClock(), newGate()
+	clock, hold := conversationtest.NewClock(), newGate()
 	defer hold.release()
 	h := newHarness(t, fakeTelegram(telegramtest.Options{Now: clock.Now}),
 		func(h *harness) { h.modelHTTP = &http.Client{Transport: hold} },
@@ -135,10 +74,10 @@ func TestDraftRefreshedPastItsLife(t *testing.T) {
 
 	h.waitFor("the first draft", func() bool { return len(h.tg.Drafts(alice.ID)) > 0 })
 	start := clock.Now()
-	h.waitFor("the draft's refresher", clock.armed)
+	h.waitFor("the draft's refresher", clock.Pending)
 	for clock.Now().Sub(start) < 70*time.Second {
-		clock.advance(5 * time.Second)
-		h.waitFor("the draft's refresher", clock.armed)
+		clock.Advance(5 * time.Second)
+		h.waitFor("the draft's refresher", clock.Pending)
 		if _, ok := h.tg.DraftShown(alice.ID, 0); !ok {
 			t.Fatalf("no draft shows %v after the first one", clock.Now().Sub(start))
 		}
@@ -266,7 +205,7 @@ func TestDraftErrorTurnsDraftsOffForTheChat(t *testing.T) {
 // TestDraftRefreshErrorFallsBack: a refresh that fails turns drafts off, and
 // the reply's next text is a message.
 func TestDraftRefreshErrorFallsBack(t *testing.T) {
-	clock, hold := newFakeClock(), newGate()
+	clock, hold := conversationtest.NewClock(), newGate()
 	defer hold.release()
 	h := newHarness(t, fakeTelegram(telegramtest.Options{Now: clock.Now}),
 		func(h *harness) { h.modelHTTP = &http.Client{Transport: hold} },
@@ -281,8 +220,8 @@ func TestDraftRefreshErrorFallsBack(t *testing.T) {
 		}
 		return nil
 	})
-	h.waitFor("the draft's refresher", clock.armed)
-	clock.advance(16 * time.Second)
+	h.waitFor("the draft's refresher", clock.Pending)
+	clock.Advance(16 * time.Second)
 	h.waitFor("the refresh", func() bool { return len(h.tg.CallsTo("sendMessageDraft")) == 2 })
 	hold.release()
 	msgs := h.waitReply(alice.ID, 1, want)

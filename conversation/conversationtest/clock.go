@@ -63,6 +63,13 @@ func (c *Clock) Advance(d time.Duration) {
 	c.notify()
 }
 
+// Pending reports whether a timer waits for the clock to move.
+func (c *Clock) Pending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters) > 0
+}
+
 // WaitForWaiters blocks until at least n timers are pending or the timeout (real
 // time) passes; it reports whether they are.
 func (c *Clock) WaitForWaiters(n int, timeout time.Duration) bool {
