@@ -65,20 +65,11 @@ type limiter interface {
 // workspace's replies, and a pause for everyone when Slack answers ratelimited.
 type budget struct {
 	lim *rate.Limiter
-
-	mu    sync.Mutex
-	until time.Time // Slack asked to wait until then
+	slackWait
 }
 
 func newBudget(perMinute float64, burst int) *budget {
 	return &budget{lim: rate.NewLimiter(rate.Limit(perMinute/60), burst)}
-}
-
-// paused returns how long Slack asked everyone to wait still.
-func (b *budget) paused() time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return time.Until(b.until)
 }
 
 // tryTake takes one call if the budget has room within patience, waiting for
@@ -132,12 +123,55 @@ func (b *budget) hold() (func(), time.Duration) {
 	return r.Cancel, 0
 }
 
+// slackWait is the time Slack asked a limiter's calls to wait until (a
+// ratelimited answer's Retry-After), under the limiter's mutex.
+type slackWait struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
 // pause makes every caller wait d, after Slack said ratelimited.
-func (b *budget) pause(d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if until := time.Now().Add(d); until.After(b.until) {
-		b.until = until
+func (s *slackWait) pause(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until := time.Now().Add(d); until.After(s.until) {
+		s.until = until
+	}
+}
+
+// paused returns how long Slack asked everyone to wait still.
+func (s *slackWait) paused() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Until(s.until)
+}
+
+// tryReserve takes a call with reserve at once or after a wait of at most
+// patience; a longer wait is returned instead of waited.
+func tryReserve(ctx context.Context, reserve func() time.Duration, patience time.Duration) (time.Duration, error) {
+	d := reserve()
+	if d == 0 {
+		return 0, nil
+	}
+	if d > patience {
+		return d, nil
+	}
+	if err := sleep(ctx, d); err != nil {
+		return 0, err
+	}
+	return 0, takeReserved(ctx, reserve) // someone may have taken the room meanwhile
+}
+
+// takeReserved waits until reserve takes a call, or ctx ends.
+func takeReserved(ctx context.Context, reserve func() time.Duration) error {
+	for {
+		d := reserve()
+		if d == 0 {
+			return nil
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
 	}
 }
 
@@ -147,10 +181,15 @@ type window struct {
 	limit int
 	span  time.Duration
 
-	mu    sync.Mutex
-	at    []time.Time // the calls within the span, oldest first
-	until time.Time   // Slack asked to wait until then
+	slackWait             // mu guards at too
+	at        []time.Time // the calls within the span, oldest first
 }
+
+func (w *window) tryTake(ctx context.Context, patience time.Duration) (time.Duration, error) {
+	return tryReserve(ctx, w.reserve, patience)
+}
+
+func (w *window) take(ctx context.Context) error { return takeReserved(ctx, w.reserve) }
 
 func newWindow(limit int, span time.Duration) *window {
 	return &window{limit: limit, span: span}
@@ -198,46 +237,6 @@ func (w *window) hold() (func(), time.Duration) {
 	}, 0
 }
 
-func (w *window) tryTake(ctx context.Context, patience time.Duration) (time.Duration, error) {
-	d := w.reserve()
-	if d == 0 {
-		return 0, nil
-	}
-	if d > patience {
-		return d, nil
-	}
-	if err := sleep(ctx, d); err != nil {
-		return 0, err
-	}
-	return 0, w.take(ctx) // someone may have taken the room meanwhile
-}
-
-func (w *window) take(ctx context.Context) error {
-	for {
-		d := w.reserve()
-		if d == 0 {
-			return nil
-		}
-		if err := sleep(ctx, d); err != nil {
-			return err
-		}
-	}
-}
-
-func (w *window) pause(d time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if until := time.Now().Add(d); until.After(w.until) {
-		w.until = until
-	}
-}
-
-func (w *window) paused() time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return time.Until(w.until)
-}
-
 // paced allows burst calls at once, then one every period, as Slack's own
 // token bucket of the method does (chat.postMessage in one channel), but a call
 // that needs a token refilled since the last one waits margin longer: a call
@@ -250,11 +249,16 @@ type paced struct {
 	burst  float64
 	margin time.Duration
 
-	mu     sync.Mutex
-	tokens float64   // as of last
-	last   time.Time // the last call
-	until  time.Time // Slack asked to wait until then
+	slackWait           // mu guards tokens and last too
+	tokens    float64   // as of last
+	last      time.Time // the last call
 }
+
+func (p *paced) tryTake(ctx context.Context, patience time.Duration) (time.Duration, error) {
+	return tryReserve(ctx, p.reserve, patience)
+}
+
+func (p *paced) take(ctx context.Context) error { return takeReserved(ctx, p.reserve) }
 
 func newPaced(every time.Duration, burst int, margin time.Duration) *paced {
 	return &paced{every: every, burst: float64(max(burst, 1)), margin: margin}
@@ -291,46 +295,6 @@ func (p *paced) hold() (func(), time.Duration) {
 		defer p.mu.Unlock()
 		p.tokens = math.Min(p.burst, p.tokens+1)
 	}, 0
-}
-
-func (p *paced) tryTake(ctx context.Context, patience time.Duration) (time.Duration, error) {
-	d := p.reserve()
-	if d == 0 {
-		return 0, nil
-	}
-	if d > patience {
-		return d, nil
-	}
-	if err := sleep(ctx, d); err != nil {
-		return 0, err
-	}
-	return 0, p.take(ctx)
-}
-
-func (p *paced) take(ctx context.Context) error {
-	for {
-		d := p.reserve()
-		if d == 0 {
-			return nil
-		}
-		if err := sleep(ctx, d); err != nil {
-			return err
-		}
-	}
-}
-
-func (p *paced) pause(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if until := time.Now().Add(d); until.After(p.until) {
-		p.until = until
-	}
-}
-
-func (p *paced) paused() time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return time.Until(p.until)
 }
 
 // errNoRoom is why a call was not made now: its method's budget is spent.
