@@ -25,14 +25,7 @@ func TestMain(m *testing.M) {
 func TestBolt(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		path := filepath.Join(t.TempDir(), "chatbot.db")
-		return func(t *testing.T, c storetest.Caps) storetest.Store {
-			db, err := store.Open(path, store.Options{MaxMessagesPerChat: c.MaxMessagesPerChat, MaxFileBytesPerChat: c.MaxFileBytesPerChat})
-			if err != nil {
-				t.Fatalf("open %s: %v", path, err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		}
+		return func(t *testing.T, c storetest.Caps) storetest.Store { return openBolt(t, path, c) }
 	})
 }
 
@@ -41,16 +34,7 @@ func TestBolt(t *testing.T) {
 func TestPostgres(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		url := pg.Database(t)
-		return func(t *testing.T, c storetest.Caps) storetest.Store {
-			db, err := postgres.Open(context.Background(), url, postgres.Options{
-				MaxMessagesPerChat: c.MaxMessagesPerChat, MaxFileBytesPerChat: c.MaxFileBytesPerChat,
-				Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatalf("open %s: %v", url, err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		}
+		return func(t *testing.T, c storetest.Caps) storetest.Store { return openPostgres(t, url, c) }
 	})
 }
 
@@ -98,4 +82,26 @@ func BenchmarkTurn(b *testing.B) {
 		defer db.Close()
 		run(b, db)
 	})
+}
+
+// openBolt opens the bbolt store at path with caps c, closed when t ends.
+func openBolt(t *testing.T, path string, c storetest.Caps) *store.DB {
+	db, err := store.Open(path, store.Options{MaxMessagesPerChat: c.MaxMessagesPerChat, MaxFileBytesPerChat: c.MaxFileBytesPerChat})
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// openPostgres opens the PostgreSQL store at url with caps c, closed when t ends.
+func openPostgres(t *testing.T, url string, c storetest.Caps) *postgres.Store {
+	db, err := postgres.Open(context.Background(), url, postgres.Options{
+		MaxMessagesPerChat: c.MaxMessagesPerChat, MaxFileBytesPerChat: c.MaxFileBytesPerChat,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
