@@ -74,10 +74,14 @@ type botProcess struct {
 	exited chan struct{} // closed when it has exited
 }
 
-// startBot runs `chatbot serve -config cfg`; the test's end kills it if it runs.
-func startBot(t *testing.T, bin, cfg string) *botProcess {
+// startBot runs `chatbot serve -config cfg` with env added to the environment;
+// the test's end kills it if it runs.
+func startBot(t *testing.T, bin, cfg string, env ...string) *botProcess {
 	t.Helper()
 	p := &botProcess{cmd: exec.Command(bin, "serve", "-config", cfg), logs: &lockedBuffer{}, exited: make(chan struct{})}
+	if len(env) > 0 {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -23,27 +23,6 @@ import (
 // replica polls within 15 s of the leader's death.
 const takeoverLimit = 15 * time.Second
 
-// startReplica runs `chatbot serve -config cfg` with env added to the
-// environment; the test's end kills it if it runs.
-func startReplica(t *testing.T, bin, cfg string, env ...string) *botProcess {
-	t.Helper()
-	p := &botProcess{cmd: exec.Command(bin, "serve", "-config", cfg), logs: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("output of process %d:\n%s", p.cmd.Process.Pid, p.logs.String())
-		}
-	})
-	return p
-}
-
 // polls reports whether the process has logged that it polls Telegram.
 func (p *botProcess) polls() bool {
 	return strings.Contains(p.logs.String(), `"msg":"telegram: polling"`)
@@ -100,9 +79,9 @@ func TestTelegramReplicasProcess(t *testing.T) {
 	addrA, addrB := freeAddr(t), freeAddr(t)
 	ready := func(addr string) bool { code, _ := httpGet("http://" + addr + "/healthz"); return code == 200 }
 
-	a := startReplica(t, bin, cfg, "HTTP_LISTEN="+addrA)
+	a := startBot(t, bin, cfg, "HTTP_LISTEN="+addrA)
 	waitUntil(t, "the first replica to poll", a.polls)
-	b := startReplica(t, bin, cfg, "HTTP_LISTEN="+addrB)
+	b := startBot(t, bin, cfg, "HTTP_LISTEN="+addrB)
 	waitUntil(t, "both replicas ready", func() bool { return ready(addrA) && ready(addrB) })
 
 	// answered waits until every user's chat shows n answers, the last to
