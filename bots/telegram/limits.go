@@ -63,16 +63,25 @@ type chatLimits struct {
 	private, group rate.Limit // the chats' rates
 	global         *rate.Limiter
 	notes          *rate.Limiter // the cap on best-effort notes over all chats
-	mu             sync.Mutex
-	chats          map[int64]*rate.Limiter
+
+	// take serializes what is taken from these limiters, with the time read
+	// under it: x/time/rate wants times that only go forward. Nothing is
+	// reserved to be cancelled: it gives a cancelled reservation back in full
+	// only when no other came after it, and under a crowd of streams refused
+	// updates bled the bot's budget to a fraction of its rate.
+	take sync.Mutex
+
+	mu    sync.Mutex // guards chats
+	chats map[int64]*rate.Limiter
 }
 
 // Telegram lets a bot send about 30 messages a second over all chats; the bot
-// keeps under it with a bucket of globalRate and globalBurst (at most 30 calls
-// in any second).
+// keeps under it with a bucket of globalRate and globalBurst: at most 28 calls
+// taken in any second, leaving room for the network's jitter, which bunches
+// calls that left a little apart.
 const (
-	globalRate  = 25
-	globalBurst = 5
+	globalRate  = 24
+	globalBurst = 4
 	editReserve = 2
 )
 
@@ -131,95 +140,121 @@ func (c *chatLimits) limiter(chatID int64, group bool) *rate.Limiter {
 	return l
 }
 
-// wait takes one call from the bot's budget and from the chat's. An interim
-// update that would have to wait is skipped with a RetryAfterError (the pacer
-// sends a later text instead); a final one waits its turn.
+// wait takes one call from the bot's budget and from the chat's, at the moment
+// the call leaves, so that both budgets count calls when Telegram sees them. An
+// interim update that would have to wait is skipped with a RetryAfterError (the
+// pacer sends a later text instead); a final one waits its turn: first the
+// chat's, then a place in the queue of the bot's budget.
 //
 // An interim edit of a message already shown also leaves editReserve calls of the
 // bot's budget to first texts and final ones: when the budget is short, a user who
 // sees nothing yet goes first.
 func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown bool) error {
-	now := time.Now()
-	if shown && !final {
-		if err := c.spare(now); err != nil {
-			return err
+	chat := c.limiter(chatID, group)
+	if !final {
+		reserve := 0.0
+		if shown {
+			reserve = editReserve
 		}
+		return c.takeNow(errBudget, reserve, chat)
 	}
-	res := []*rate.Reservation{c.global.ReserveN(now, 1), c.limiter(chatID, group).ReserveN(now, 1)}
-	delay := delayOf(res, now)
-	if delay <= 0 {
+	for {
+		if !sleep(ctx, untilToken(chat, time.Now())) {
+			return ctx.Err()
+		}
+		slot := c.queue(chat)
+		if slot == nil {
+			return nil
+		}
+		if !sleep(ctx, slot.Delay()) {
+			c.giveBack(slot)
+			return ctx.Err()
+		}
+		if c.takeNow(errBudget, -1, chat) == nil {
+			return nil
+		}
+		// Another reply in the chat took its turn meanwhile: wait for the next.
+	}
+}
+
+// queue takes the chat's call and one of the bot's if both are there now
+// (returning nil), or else a place in the bot's queue, leaving the chat's.
+func (c *chatLimits) queue(chat *rate.Limiter) *rate.Reservation {
+	c.take.Lock()
+	defer c.take.Unlock()
+	now := time.Now()
+	if chat.TokensAt(now) >= 1 && c.global.TokensAt(now) >= 1 {
+		chat.AllowN(now, 1)
+		c.global.AllowN(now, 1)
 		return nil
 	}
-	if !final {
-		cancelAt(res, now)
-		return &conversation.RetryAfterError{After: delay, Err: errBudget}
-	}
-	if !sleep(ctx, delay) {
-		for _, r := range res {
-			r.Cancel()
-		}
-		return ctx.Err()
-	}
-	return nil
+	return c.global.ReserveN(now, 1)
 }
 
 // notice takes one call for a best-effort note (a refusal, a busy notice) if it
 // can be had without holding up any reply: the bot's budget must have more than
-// editReserve calls to spare now (so that no other chat's reply waits behind a
-// note), and the notes' cap must have room now. The chat's own budget may make
-// the note wait, one call's worth of it at most (the note then costs only that
+// editReserve calls to spare (so that no other chat's reply waits behind a
+// note), and the notes' cap must have room. The chat's own budget may make the
+// note wait, one call's worth of it at most (the note then costs only that
 // chat's reply a slot). Otherwise it takes nothing and returns a RetryAfterError:
 // the note is to be dropped, never queued.
 func (c *chatLimits) notice(ctx context.Context, chatID int64, group bool) error {
-	now := time.Now()
-	if err := c.spare(now); err != nil {
-		return err
-	}
-	res := []*rate.Reservation{c.notes.ReserveN(now, 1), c.global.ReserveN(now, 1)}
-	if delay := delayOf(res, now); delay > 0 {
-		cancelAt(res, now)
-		return &conversation.RetryAfterError{After: delay, Err: errNoteBudget}
-	}
 	chat := c.limiter(chatID, group)
-	res = append(res, chat.ReserveN(now, 1))
-	delay := delayOf(res, now)
-	if patience := time.Duration(float64(time.Second) / float64(chat.Limit())); delay > patience {
-		cancelAt(res, now)
-		return &conversation.RetryAfterError{After: delay, Err: errNoteBudget}
-	}
-	if !sleep(ctx, delay) {
-		for _, r := range res {
-			r.Cancel()
-		}
+	patience := time.Duration(float64(time.Second) / float64(chat.Limit()))
+	if wait := untilToken(chat, time.Now()); wait > patience {
+		return &conversation.RetryAfterError{After: wait, Err: errNoteBudget}
+	} else if !sleep(ctx, wait) {
 		return ctx.Err()
 	}
-	return nil
+	return c.takeNow(errNoteBudget, editReserve, chat, c.notes)
 }
 
-// spare returns a RetryAfterError unless the bot's budget has more than
-// editReserve calls now.
-func (c *chatLimits) spare(now time.Time) error {
-	if spare := c.global.TokensAt(now) - editReserve; spare < 1 {
-		after := time.Duration((1 - spare) / globalRate * float64(time.Second))
-		return &conversation.RetryAfterError{After: after, Err: errBudget}
+// takeNow takes one call from the bot's budget, leaving reserve calls in it
+// (with a negative reserve it takes none), and one from each of others, if all
+// of them have it now; otherwise it takes nothing and returns a RetryAfterError
+// of err and the longest wait.
+func (c *chatLimits) takeNow(err error, reserve float64, others ...*rate.Limiter) error {
+	c.take.Lock()
+	defer c.take.Unlock()
+	now := time.Now()
+	var wait time.Duration
+	if reserve >= 0 {
+		wait = untilTokens(c.global, now, 1+reserve)
+	}
+	for _, l := range others {
+		wait = max(wait, untilToken(l, now))
+	}
+	if wait > 0 {
+		return &conversation.RetryAfterError{After: wait, Err: err}
+	}
+	if reserve >= 0 {
+		c.global.AllowN(now, 1)
+	}
+	for _, l := range others {
+		l.AllowN(now, 1)
 	}
 	return nil
 }
 
-// delayOf is the longest wait of reservations made at now.
-func delayOf(res []*rate.Reservation, now time.Time) time.Duration {
-	var delay time.Duration
-	for _, r := range res {
-		delay = max(delay, r.DelayFrom(now))
-	}
-	return delay
+// untilToken is how long from now until l has a call to give.
+func untilToken(l *rate.Limiter, now time.Time) time.Duration {
+	return untilTokens(l, now, 1)
 }
 
-// cancelAt gives back reservations made at now.
-func cancelAt(res []*rate.Reservation, now time.Time) {
-	for _, r := range res {
-		r.CancelAt(now)
+// untilTokens is how long from now until l holds n calls.
+func untilTokens(l *rate.Limiter, now time.Time, n float64) time.Duration {
+	short := n - l.TokensAt(now)
+	if short <= 0 {
+		return 0
 	}
+	return time.Duration(short / float64(l.Limit()) * float64(time.Second))
+}
+
+// giveBack cancels a place in the bot's queue whose wait was cut short.
+func (c *chatLimits) giveBack(r *rate.Reservation) {
+	c.take.Lock()
+	defer c.take.Unlock()
+	r.CancelAt(time.Now())
 }
 
 var (
@@ -229,6 +264,9 @@ var (
 
 // sleep waits d or until ctx ends; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

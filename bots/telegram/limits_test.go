@@ -2,8 +2,11 @@ package telegram
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/chatbot-dev/chatbot/conversation"
 )
@@ -78,5 +81,56 @@ func TestNotesTakeOnlyWhatIsSpare(t *testing.T) {
 	}
 	if after := c.global.TokensAt(time.Now()); after < before {
 		t.Errorf("a dropped note took from the bot's budget: %.2f → %.2f", before, after)
+	}
+}
+
+// Updates refused for want of budget give back all they reserved, however many
+// chats try at once: under a crowd of streams the bot's budget must not bleed
+// away into refused attempts (it once fell from 25 sends a second to about 1).
+func TestRefusedUpdatesTakeNothingUnderContention(t *testing.T) {
+	c := newChatLimits(time.Second, 3*time.Second)
+	c.global = rate.NewLimiter(rate.Limit(0.001), globalBurst) // no refill to speak of
+	for range globalBurst + 10 {                               // final texts queued far ahead
+		c.global.ReserveN(time.Now(), 1)
+	}
+	before := c.global.TokensAt(time.Now())
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				err := c.wait(context.Background(), int64(g*1000+i), false, false, false)
+				if _, ok := conversation.RetryAfter(err); !ok {
+					t.Errorf("a first text went out with the bot's budget spent: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if after := c.global.TokensAt(time.Now()); after < before-0.01 {
+		t.Errorf("4,000 refused first texts took %.2f calls of the bot's budget", before-after)
+	}
+}
+
+// A final text waiting for its chat's turn does not hold a call of the bot's
+// budget meanwhile: that call would be counted when taken but spent when the
+// chat's turn comes, bunching up with the calls counted then (Telegram answered
+// such bunches with 429s under a crowd). Another chat uses the call instead.
+func TestFinalTakesTheBotsCallWhenItLeaves(t *testing.T) {
+	c := newChatLimits(2*time.Second, 3*time.Second)
+	c.global = rate.NewLimiter(5, 1)
+	ctx := context.Background()
+	if err := c.wait(ctx, 1, false, false, false); err != nil { // chat 1's first text
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the bot's budget has its one call again
+	done := make(chan error)
+	go func() { done <- c.wait(ctx, 1, false, true, true) }() // chat 1's final: its turn is in 2 s
+	time.Sleep(50 * time.Millisecond)
+	if err := c.wait(ctx, 2, false, false, false); err != nil {
+		t.Errorf("chat 2's first text was held up by a final text that cannot leave yet: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("chat 1's final text: %v", err)
 	}
 }
