@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,6 +60,7 @@ func TestLoadMemoryPerStream(t *testing.T) {
 	f.inject(t, warmUsers, warmUsers+n, "question")
 	waitFor(t, "the first text of every stream", holdFor*3/4, func() bool { return f.shown(t, warmUsers, warmUsers+n) == n })
 	active := readMemory()
+	writeProfiles(t)
 	if active.goroutines < idle.goroutines+n {
 		t.Fatalf("%d goroutines with %d streams in flight: streams ended before the reading", active.goroutines, n)
 	}
@@ -72,6 +75,37 @@ func TestLoadMemoryPerStream(t *testing.T) {
 	f.close(t)
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	goleak.VerifyNone(t, leaks)
+}
+
+// profileEnv names a folder where the memory test writes heap and goroutine
+// profiles of the bot with its streams in flight (heap.pprof, goroutine.pprof,
+// and goroutine.txt with every goroutine's stack).
+const profileEnv = "CHATBOT_LOAD_PROFILE"
+
+// writeProfiles writes the profiles into $CHATBOT_LOAD_PROFILE, if set.
+func writeProfiles(t *testing.T) {
+	t.Helper()
+	dir := os.Getenv(profileEnv)
+	if dir == "" {
+		return
+	}
+	for _, p := range []struct {
+		name, file string
+		debug      int
+	}{{"heap", "heap.pprof", 0}, {"goroutine", "goroutine.pprof", 0}, {"goroutine", "goroutine.txt", 1}} {
+		f, err := os.Create(filepath.Join(dir, p.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = pprof.Lookup(p.name).WriteTo(f, p.debug)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("profiles of the streams in flight written to %s", dir)
 }
 
 // memory is one reading after a full GC.
