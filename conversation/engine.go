@@ -326,9 +326,7 @@ func (e *Engine) cancelTurn(ctx context.Context, chat ChatID, cause error) bool 
 func (e *Engine) finishNow(ctx context.Context, r Reply, text string) error {
 	ctx, cancel := e.deliveryContext(ctx)
 	defer cancel()
-	p := newPacer(r, time.Second, e.cfg.Clock, e.log)
-	go p.run(ctx)
-	return p.Finish(text)
+	return newPacer(ctx, r, time.Second, e.cfg.Clock, e.log, nil).Finish(text)
 }
 
 // Shutdown stops taking messages, lets running turns finish until ctx ends, then

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,8 +33,8 @@ func (e *Engine) turn(req Request, st *chatState) error {
 	deliverCtx, stopDelivery := context.WithCancel(e.delivery)
 	defer stopDelivery()
 	storeCtx := context.WithoutCancel(ctx)
-	p := newPacer(req.Reply, req.UpdateEvery, e.cfg.Clock, e.log)
-	go p.run(deliverCtx)
+	sh := &shown{showCalls: e.cfg.ShowToolCalls}
+	p := newPacer(deliverCtx, req.Reply, req.UpdateEvery, e.cfg.Clock, e.log, sh.compose)
 	finish := func(final, reply string) error {
 		err := p.Finish(final)
 		stats.Duration = time.Since(start)
@@ -64,9 +65,9 @@ func (e *Engine) turn(req Request, st *chatState) error {
 
 	e.markPending(storeCtx, req.Chat, true)
 	defer e.markPending(storeCtx, req.Chat, false)
-	sh := &shown{transcript: transcript, showCalls: e.cfg.ShowToolCalls}
 	if transcript != "" {
-		p.Set(sh.compose(""))
+		sh.setTranscript(transcript)
+		p.Changed()
 	}
 	mreq := ModelRequest{Model: setup.model, Instructions: setup.instructions, Messages: msgs}
 	answer, ran, err := e.converse(ctx, req, mreq, ModelOutput{
@@ -74,18 +75,18 @@ func (e *Engine) turn(req Request, st *chatState) error {
 			if stats.FirstToken == 0 {
 				stats.FirstToken = time.Since(start)
 			}
-			sh.text.WriteString(delta)
-			p.Set(sh.compose(sh.text.String()))
+			sh.addText(delta)
+			p.Changed()
 		},
 		Reasoning: func(delta string) {
-			sh.summary.WriteString(delta)
-			p.Set(sh.compose(sh.text.String()))
+			sh.addSummary(delta)
+			p.Changed()
 		},
 	}, func(status string) {
 		sh.setStatus(status)
-		p.Set(sh.compose(sh.text.String()))
+		p.Changed()
 	})
-	reply := sh.text.String()
+	reply := sh.answer()
 	if err == nil {
 		reply += sourcesText(answer.Sources)
 	}
@@ -107,7 +108,7 @@ func (e *Engine) turn(req Request, st *chatState) error {
 			final += notSavedNote
 		}
 	}
-	return errors.Join(storeErr, finish(sh.compose(final), reply))
+	return errors.Join(storeErr, finish(sh.composeWith(final), reply))
 }
 
 // notSavedNote ends a reply whose exchange the store could not save.
@@ -115,16 +116,31 @@ const notSavedNote = "\n\n⚠️ I could not save this exchange, so I will not r
 
 // shown is what a reply shows while it streams: the reasoning summary, the
 // voice transcript, the answer so far and the line of the tools running now.
-// The model's callbacks and the tool loop use it from the turn's goroutine.
+// The turn's goroutine writes it; the pacer composes it, only when it sends.
 type shown struct {
+	mu            sync.Mutex
 	text, summary strings.Builder
 	transcript    string
 	status        string
 	showCalls     bool // tool lines stay in the text
 }
 
-// compose is the whole text to show with answer as the answer so far.
-func (s *shown) compose(answer string) string {
+// compose is the whole text to show now. Without a summary, a transcript or a
+// status it is the answer's own bytes, not a copy.
+func (s *shown) compose() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.composeLocked(s.text.String())
+}
+
+// composeWith is the whole text to show with answer as the answer.
+func (s *shown) composeWith(answer string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.composeLocked(answer)
+}
+
+func (s *shown) composeLocked(answer string) string {
 	if s.status != "" {
 		answer = strings.TrimRight(answer, "\n")
 		if answer != "" {
@@ -135,10 +151,37 @@ func (s *shown) compose(answer string) string {
 	return composeReasoning(s.summary.String(), quoteTranscript(s.transcript, answer))
 }
 
+// answer is the answer so far.
+func (s *shown) answer() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.text.String()
+}
+
+func (s *shown) addText(delta string) {
+	s.mu.Lock()
+	s.text.WriteString(delta)
+	s.mu.Unlock()
+}
+
+func (s *shown) addSummary(delta string) {
+	s.mu.Lock()
+	s.summary.WriteString(delta)
+	s.mu.Unlock()
+}
+
+func (s *shown) setTranscript(transcript string) {
+	s.mu.Lock()
+	s.transcript = transcript
+	s.mu.Unlock()
+}
+
 // setStatus shows the tools running now ("" when they are done). Text the
 // model wrote before the calls ends its paragraph there; with showCalls the
 // tools' names stay in the answer instead of a passing status.
 func (s *shown) setStatus(status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if status != "" && s.text.Len() > 0 && !strings.HasSuffix(s.text.String(), "\n\n") {
 		s.text.WriteString("\n\n")
 	}
