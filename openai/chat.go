@@ -2,6 +2,7 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
@@ -31,7 +32,7 @@ func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (m
 	if req.NoMoreCalls && len(tools) > 0 {
 		choice = "none"
 	}
-	stream, err := c.api.CreateChatCompletionStream(ctx, goopenai.ChatCompletionRequest{
+	r := goopenai.ChatCompletionRequest{
 		Model:           req.Model,
 		Messages:        msgs,
 		Tools:           tools,
@@ -39,11 +40,15 @@ func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (m
 		Stream:          true,
 		StreamOptions:   &goopenai.StreamOptions{IncludeUsage: true},
 		ReasoningEffort: c.opt.ReasoningEffort,
-	})
+	}
+	if err := goopenai.NewReasoningValidator().Validate(r); err != nil {
+		return nil, err
+	}
+	events, err := c.openStream(ctx, "/chat/completions", r)
 	if err != nil {
 		return nil, err
 	}
-	return &chatStream{ChatCompletionStream: stream}, nil
+	return &chatStream{sseReader: events}, nil
 }
 
 // roundMessages are a turn's tool rounds as Chat Completions messages: the
@@ -93,13 +98,17 @@ func chatMessage(m conversation.Message) (goopenai.ChatCompletionMessage, error)
 // chatStream reads Chat Completions chunks: text and tool-call deltas, a finish
 // reason, then a usage chunk and [DONE].
 type chatStream struct {
-	*goopenai.ChatCompletionStream
+	*sseReader
 	calls []conversation.ToolCall // by the deltas' index
 }
 
 func (s *chatStream) read(st *streamState) error {
-	resp, err := s.Recv()
+	data, err := s.next()
 	if err != nil {
+		return err
+	}
+	var resp goopenai.ChatCompletionStreamResponse
+	if err := json.Unmarshal(data, &resp); err != nil {
 		return err
 	}
 	if resp.Usage != nil {

@@ -72,8 +72,10 @@ type Options struct {
 
 // Client streams model replies through the proxy. It is safe for concurrent use.
 type Client struct {
-	api *goopenai.Client
-	opt Options
+	api     *goopenai.Client // transcriptions, pictures and the model list
+	http    *http.Client     // the streams, with retryAfterTransport
+	baseURL string
+	opt     Options
 	// chatOnly is set once APIAuto finds that the server has no /responses.
 	chatOnly atomic.Bool
 }
@@ -107,7 +109,7 @@ func New(opt Options) *Client {
 	cfg := goopenai.DefaultConfig(opt.APIKey)
 	cfg.BaseURL = strings.TrimRight(opt.BaseURL, "/")
 	cfg.HTTPClient = &wrapped
-	return &Client{api: goopenai.NewClientWithConfig(cfg), opt: opt}
+	return &Client{api: goopenai.NewClientWithConfig(cfg), http: &wrapped, baseURL: cfg.BaseURL, opt: opt}
 }
 
 // Name is the default model.
@@ -191,7 +193,7 @@ func (c *Client) streamOnce(ctx context.Context, api API, req conversation.Model
 		err := stream.read(st)
 		switch {
 		case errors.Is(err, io.EOF) && !st.finished:
-			// go-openai also reports a body that ends without [DONE] as io.EOF.
+			// A body that ends without [DONE] is io.EOF too.
 			return st.answer, st.started, 0, errCut
 		case errors.Is(err, io.EOF):
 			return st.answer, st.started, 0, nil

@@ -230,9 +230,6 @@ func (t *retryAfterTransport) RoundTrip(r *http.Request) (*http.Response, error)
 		resp.Body.Close() // a web page where a stream was asked for: base_url is wrong
 		return nil, errNotAPI
 	}
-	if err == nil && resp.StatusCode < 300 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		resp.Body = newEventLineFilter(resp.Body)
-	}
 	if err != nil || resp.StatusCode < 400 {
 		return resp, err
 	}

@@ -43,11 +43,11 @@ func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest
 	if req.NoMoreCalls && len(req.Tools) > 0 {
 		r.ToolChoice = "none"
 	}
-	stream, err := c.api.CreateResponseStream(ctx, r)
+	events, err := c.openStream(ctx, "/responses", r)
 	if err != nil {
 		return nil, err
 	}
-	return &responseStream{ResponseStream: stream}, nil
+	return &responseStream{sseReader: events}, nil
 }
 
 // responseContent is a message's content: its text, or with attachments a list
@@ -87,14 +87,18 @@ func roundItems(rounds []conversation.ToolRound) []any {
 // citations, and the completed event with the usage. It has no [DONE]: the
 // stream is whole when response.completed (or .incomplete) came.
 type responseStream struct {
-	*goopenai.ResponseStream
+	*sseReader
 	summaryParts int
 	seen         map[string]bool // cited URLs
 }
 
 func (s *responseStream) read(st *streamState) error {
-	ev, err := s.Recv()
+	data, err := s.next()
 	if err != nil {
+		return err
+	}
+	var ev goopenai.ResponseStreamEvent
+	if err := json.Unmarshal(data, &ev); err != nil {
 		return err
 	}
 	switch ev.Type {
