@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,10 +43,15 @@ const (
 // part of an answer (about 900 characters) while the model holds the rest back
 // for 150 s (the first texts of 1,000 streams take 40 s or more at the adapter's 25 sends a second). The fakes run in a child process, so that this process holds the bot
 // alone: heap, stacks and goroutines are read (after a full GC) with the bot idle,
-// with N streams in flight, and idle again after they end.
+// with N streams in flight, and idle again after they end. The bot reaches the
+// model over HTTPS and HTTP/2, as in production (CHATBOT_LOAD_HTTP1=1: plain
+// HTTP/1.1).
 func TestLoadMemoryPerStream(t *testing.T) {
 	needLoad(t)
 	n := envInt(t, "CHATBOT_LOAD_STREAMS", 1000)
+	if os.Getenv(profileEnv) != "" {
+		runtime.MemProfileRate = 64 // fine enough to see each stream's small objects
+	}
 	leaks := goleak.IgnoreCurrent()
 	warmTokenizer(t)
 	f := startFakesProcess(t)
@@ -52,13 +59,23 @@ func TestLoadMemoryPerStream(t *testing.T) {
 	for i := range ids {
 		ids[i] = int64(userBase + i)
 	}
-	bot := startTelegramBot(t, f.Telegram, f.Token, f.OpenAI, http.DefaultTransport, ids, warmUsers+n)
+	model := f.modelTransport(t)
+	bot := startTelegramBot(t, f.Telegram, f.Token, f.OpenAI, model, ids, warmUsers+n)
 	f.inject(t, 0, warmUsers, "warm up")
 	waitFor(t, "the warm-up turns", time.Minute, func() bool { return bot.handler.count() == warmUsers })
 
 	idle := readMemory()
 	f.inject(t, warmUsers, warmUsers+n, "question")
-	waitFor(t, "the first text of every stream", holdFor*3/4, func() bool { return f.shown(t, warmUsers, warmUsers+n) == n })
+	shown := 0
+	t.Cleanup(func() {
+		if shown < n {
+			t.Logf("%d of %d streams showed their first text", shown, n)
+		}
+	})
+	waitFor(t, "the first text of every stream", holdFor*3/4, func() bool {
+		shown = f.shown(t, warmUsers, warmUsers+n)
+		return shown == n
+	})
 	active := readMemory()
 	writeProfiles(t)
 	if active.goroutines < idle.goroutines+n {
@@ -73,6 +90,7 @@ func TestLoadMemoryPerStream(t *testing.T) {
 	bot.logs.report(t)
 	bot.stop()
 	f.close(t)
+	model.CloseIdleConnections()
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	goleak.VerifyNone(t, leaks)
 }
@@ -89,6 +107,7 @@ func writeProfiles(t *testing.T) {
 	if dir == "" {
 		return
 	}
+	runtime.GC() // the heap profile shows the objects live at the last GC
 	for _, p := range []struct {
 		name, file string
 		debug      int
@@ -155,10 +174,16 @@ func (c *countingHandler) count() int {
 	return len(c.ended)
 }
 
+// http1Env makes the memory test reach the fake model over HTTP/1.1 without
+// TLS; by default it is HTTPS and HTTP/2, as OpenAI and the Worker serve it.
+const http1Env = "CHATBOT_LOAD_HTTP1"
+
 // fakes are the fake Telegram and OpenAI served by a child process, with a
 // control endpoint to inject messages and read what chats show.
 type fakes struct {
 	Telegram, Token, OpenAI, Control string
+	// OpenAICert is the fake model's TLS certificate (DER); none over HTTP/1.1.
+	OpenAICert []byte
 
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -193,6 +218,25 @@ func startFakesProcess(t *testing.T) *fakes {
 	}
 	go io.Copy(io.Discard, stdout) // the child's "PASS"
 	return f
+}
+
+// modelTransport reaches the fake model: over HTTP/2, trusting its
+// certificate, unless it serves plain HTTP/1.1.
+func (f *fakes) modelTransport(t *testing.T) *http.Transport {
+	t.Helper()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if f.OpenAICert == nil {
+		return tr
+	}
+	cert, err := x509.ParseCertificate(f.OpenAICert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+	tr.ForceAttemptHTTP2 = true
+	return tr
 }
 
 // close ends the child process (closing its stdin) and waits for it.
@@ -249,7 +293,11 @@ func TestFakesProcess(t *testing.T) {
 		t.Skip("the child process of TestLoadMemoryPerStream")
 	}
 	tg := telegramtest.NewServer(telegramtest.Options{})
-	ai := openaitest.NewServer()
+	newModel := openaitest.NewTLSServer
+	if os.Getenv(http1Env) != "" {
+		newModel = openaitest.NewServer
+	}
+	ai := newModel()
 	held := strings.Join(answer(0, 150), "")
 	ai.SetHandler(func(r openaitest.Request) openaitest.Reply {
 		if strings.Contains(r.LastUser(), "warm up") {
@@ -258,7 +306,11 @@ func TestFakesProcess(t *testing.T) {
 		return openaitest.Reply{Tokens: []string{held, " The end."}, TokenDelay: holdFor}
 	})
 	control := httptest.NewServer(controlHandler(tg))
-	json.NewEncoder(os.Stdout).Encode(fakes{Telegram: tg.URL, Token: tg.Token, OpenAI: ai.BaseURL(), Control: control.URL})
+	f := fakes{Telegram: tg.URL, Token: tg.Token, OpenAI: ai.BaseURL(), Control: control.URL}
+	if ai.TLS != nil {
+		f.OpenAICert = ai.Certificate().Raw
+	}
+	json.NewEncoder(os.Stdout).Encode(f)
 	io.Copy(io.Discard, os.Stdin)
 	control.Close()
 	tg.Close()

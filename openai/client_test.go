@@ -259,3 +259,32 @@ func TestWrongBaseURLIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// protoRecorder notes the protocol of each answer.
+type protoRecorder struct {
+	next   http.RoundTripper
+	protos []string
+}
+
+func (p *protoRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := p.next.RoundTrip(r)
+	if err == nil {
+		p.protos = append(p.protos, resp.Proto)
+	}
+	return resp, err
+}
+
+// Both APIs stream over HTTPS and HTTP/2, as OpenAI and the Worker serve them.
+func TestStreamOverHTTP2(t *testing.T) {
+	fake := openaitest.NewTLSServer()
+	defer fake.Close()
+	for _, api := range []openai.API{openai.APIResponses, openai.APIChat} {
+		rec := &protoRecorder{next: fake.Client().Transport}
+		fake.Enqueue(openaitest.Text("Over HTTP/2 and TLS."))
+		c := newClient(t, fake, openai.Options{API: api, HTTPClient: &http.Client{Transport: rec}})
+		got, _, err := stream(t, c, "hi")
+		if err != nil || got != "Over HTTP/2 and TLS." || len(rec.protos) != 1 || rec.protos[0] != "HTTP/2.0" {
+			t.Errorf("%s: got %q, %v over %q; want the reply over HTTP/2.0", api, got, err, rec.protos)
+		}
+	}
+}
