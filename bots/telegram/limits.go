@@ -107,10 +107,8 @@ func newChatLimits(privateEvery, groupEvery time.Duration) *chatLimits {
 	}
 }
 
-// limiter returns the budget of one chat.
+// limiter returns the budget of one chat; c.mu is held.
 func (c *chatLimits) limiter(chatID int64, group bool) *rate.Limiter {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	l := c.chats[chatID]
 	if l == nil {
 		if len(c.chats) >= maxTracked {
@@ -139,28 +137,39 @@ func (c *chatLimits) limiter(chatID int64, group bool) *rate.Limiter {
 // bot's budget to first texts and final ones: when the budget is short, a user who
 // sees nothing yet goes first.
 func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown bool) error {
+	res, delay, err := c.reserve(chatID, group, final, shown)
+	if err != nil || delay <= 0 {
+		return err
+	}
+	if !sleep(ctx, delay) {
+		c.giveBack(res)
+		return ctx.Err()
+	}
+	return nil
+}
+
+// reserve takes one call from the bot's budget and from the chat's, and says
+// how long to wait for it; an interim update that would have to wait takes
+// nothing and gets a RetryAfterError. Reservations and their cancellations are
+// made under c.mu: a reservation cancelled after another one was made is not
+// given back in full (rate.Reservation.CancelAt), so that a crowd of chats
+// trying at once would otherwise leak the budget until no first text went out.
+func (c *chatLimits) reserve(chatID int64, group, final, shown bool) ([]*rate.Reservation, time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := time.Now()
 	if shown && !final {
 		if err := c.spare(now); err != nil {
-			return err
+			return nil, 0, err
 		}
 	}
 	res := []*rate.Reservation{c.global.ReserveN(now, 1), c.limiter(chatID, group).ReserveN(now, 1)}
 	delay := delayOf(res, now)
-	if delay <= 0 {
-		return nil
-	}
-	if !final {
+	if delay > 0 && !final {
 		cancelAt(res, now)
-		return &conversation.RetryAfterError{After: delay, Err: errBudget}
+		return nil, 0, &conversation.RetryAfterError{After: delay, Err: errBudget}
 	}
-	if !sleep(ctx, delay) {
-		for _, r := range res {
-			r.Cancel()
-		}
-		return ctx.Err()
-	}
-	return nil
+	return res, delay, nil
 }
 
 // notice takes one call for a best-effort note (a refusal, a busy notice) if it
@@ -171,29 +180,47 @@ func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown
 // chat's reply a slot). Otherwise it takes nothing and returns a RetryAfterError:
 // the note is to be dropped, never queued.
 func (c *chatLimits) notice(ctx context.Context, chatID int64, group bool) error {
+	res, delay, err := c.reserveNote(chatID, group)
+	if err != nil {
+		return err
+	}
+	if !sleep(ctx, delay) {
+		c.giveBack(res)
+		return ctx.Err()
+	}
+	return nil
+}
+
+// reserveNote takes the calls of a note, or nothing, under c.mu (see reserve).
+func (c *chatLimits) reserveNote(chatID int64, group bool) ([]*rate.Reservation, time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := time.Now()
 	if err := c.spare(now); err != nil {
-		return err
+		return nil, 0, err
 	}
 	res := []*rate.Reservation{c.notes.ReserveN(now, 1), c.global.ReserveN(now, 1)}
 	if delay := delayOf(res, now); delay > 0 {
 		cancelAt(res, now)
-		return &conversation.RetryAfterError{After: delay, Err: errNoteBudget}
+		return nil, 0, &conversation.RetryAfterError{After: delay, Err: errNoteBudget}
 	}
 	chat := c.limiter(chatID, group)
 	res = append(res, chat.ReserveN(now, 1))
 	delay := delayOf(res, now)
 	if patience := time.Duration(float64(time.Second) / float64(chat.Limit())); delay > patience {
 		cancelAt(res, now)
-		return &conversation.RetryAfterError{After: delay, Err: errNoteBudget}
+		return nil, 0, &conversation.RetryAfterError{After: delay, Err: errNoteBudget}
 	}
-	if !sleep(ctx, delay) {
-		for _, r := range res {
-			r.Cancel()
-		}
-		return ctx.Err()
+	return res, delay, nil
+}
+
+// giveBack cancels reservations that were not used (see reserve).
+func (c *chatLimits) giveBack(res []*rate.Reservation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range res {
+		r.Cancel()
 	}
-	return nil
 }
 
 // spare returns a RetryAfterError unless the bot's budget has more than

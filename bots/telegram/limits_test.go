@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +79,27 @@ func TestNotesTakeOnlyWhatIsSpare(t *testing.T) {
 	}
 	if after := c.global.TokensAt(time.Now()); after < before {
 		t.Errorf("a dropped note took from the bot's budget: %.2f → %.2f", before, after)
+	}
+}
+
+// Many chats trying at once for a spent budget leave it as they found it:
+// interim updates that must wait take nothing, however their tries interleave
+// (before, cancelled reservations leaked calls until no first text went out).
+func TestCrowdDoesNotLeakTheBudget(t *testing.T) {
+	c := newChatLimits(time.Second, 3*time.Second)
+	ctx := context.Background()
+	for chat := int64(1); c.wait(ctx, chat, false, false, false) == nil; chat++ { // spend the bot's budget
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			for range 50 {
+				c.wait(ctx, int64(1000+i), false, false, false)
+			}
+		})
+	}
+	wg.Wait()
+	if tokens := c.global.TokensAt(time.Now()); tokens < -1 {
+		t.Errorf("the bot's budget owes %.0f calls after a crowd's refused tries, want none", -tokens)
 	}
 }
