@@ -65,11 +65,13 @@ func TestLoadMemoryPerStream(t *testing.T) {
 	waitFor(t, "the warm-up turns", time.Minute, func() bool { return bot.handler.count() == warmUsers })
 
 	idle := readMemory()
+	writeProfiles(t, "idle-")
 	f.inject(t, warmUsers, warmUsers+n, "question")
 	shown := 0
 	t.Cleanup(func() {
 		if shown < n {
 			t.Logf("%d of %d streams showed their first text", shown, n)
+			bot.logs.report(t)
 		}
 	})
 	waitFor(t, "the first text of every stream", holdFor*3/4, func() bool {
@@ -77,7 +79,7 @@ func TestLoadMemoryPerStream(t *testing.T) {
 		return shown == n
 	})
 	active := readMemory()
-	writeProfiles(t)
+	writeProfiles(t, "")
 	if active.goroutines < idle.goroutines+n {
 		t.Fatalf("%d goroutines with %d streams in flight: streams ended before the reading", active.goroutines, n)
 	}
@@ -97,11 +99,13 @@ func TestLoadMemoryPerStream(t *testing.T) {
 
 // profileEnv names a folder where the memory test writes heap and goroutine
 // profiles of the bot with its streams in flight (heap.pprof, goroutine.pprof,
-// and goroutine.txt with every goroutine's stack).
+// and goroutine.txt with every goroutine's stack), and of the idle bot before
+// (idle-heap.pprof…): go tool pprof -diff_base idle-heap.pprof heap.pprof.
 const profileEnv = "CHATBOT_LOAD_PROFILE"
 
-// writeProfiles writes the profiles into $CHATBOT_LOAD_PROFILE, if set.
-func writeProfiles(t *testing.T) {
+// writeProfiles writes the profiles into $CHATBOT_LOAD_PROFILE, if set, their
+// names starting with prefix.
+func writeProfiles(t *testing.T, prefix string) {
 	t.Helper()
 	dir := os.Getenv(profileEnv)
 	if dir == "" {
@@ -112,7 +116,7 @@ func writeProfiles(t *testing.T) {
 		name, file string
 		debug      int
 	}{{"heap", "heap.pprof", 0}, {"goroutine", "goroutine.pprof", 0}, {"goroutine", "goroutine.txt", 1}} {
-		f, err := os.Create(filepath.Join(dir, p.file))
+		f, err := os.Create(filepath.Join(dir, prefix+p.file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,18 +128,22 @@ func writeProfiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("profiles of the streams in flight written to %s", dir)
+	t.Logf("profiles written to %s", dir)
 }
 
 // memory is one reading after a full GC.
 type memory struct {
-	heap, stack, rss uint64
-	goroutines       int
+	heap, live, stack, rss uint64
+	goroutines             int
 }
 
 func readMemory() memory {
-	heap, stack := heapAfterGC()
-	return memory{heap: heap, stack: stack, rss: procStatus("VmRSS"), goroutines: runtime.NumGoroutine()}
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memory{heap: ms.HeapInuse, live: ms.HeapAlloc, stack: ms.StackInuse, rss: procStatus("VmRSS"),
+		goroutines: runtime.NumGoroutine()}
 }
 
 // logMemory reports the readings and the cost per stream as table rows.
@@ -147,6 +155,7 @@ func logMemory(t *testing.T, n int, idle, active, after memory) {
 	t.Logf("| | bot idle | %d streams in flight | idle again | per stream |", n)
 	t.Logf("|---|---:|---:|---:|---:|")
 	t.Logf("| HeapInuse | %s | %s | %s | %s |", mib(idle.heap), mib(active.heap), mib(after.heap), per(active.heap, idle.heap))
+	t.Logf("| HeapAlloc (live objects) | %s | %s | %s | %s |", mib(idle.live), mib(active.live), mib(after.live), per(active.live, idle.live))
 	t.Logf("| StackInuse | %s | %s | %s | %s |", mib(idle.stack), mib(active.stack), mib(after.stack), per(active.stack, idle.stack))
 	t.Logf("| heap + stacks | %s | %s | %s | %s |", mib(idle.heap+idle.stack), mib(active.heap+active.stack),
 		mib(after.heap+after.stack), per(active.heap+active.stack, idle.heap+idle.stack))
