@@ -203,14 +203,15 @@ func TestPacerHasNoGoroutineWhileItWaits(t *testing.T) {
 	if n := pacerGoroutines(); n != 0 {
 		t.Errorf("%d goroutines in the pacer while it waits for its next slot, want 0", n)
 	}
-	done := make(chan error)
-	go func() { done <- p.Finish("first words, all") }()
-	clock.WaitForWaiters(1, wait)
 	clock.Advance(time.Second)
-	if err := <-done; err != nil {
+	waitCalls(t, r, 2)
+	if err := p.Finish("first words"); err != nil { // shown already: goes at once
 		t.Fatal(err)
 	}
-	if got := texts(r.Calls()); !slices.Equal(got, []string{"first", "first words, all"}) {
-		t.Errorf("calls %q: the final text replaces the armed update", got)
+	if got := texts(r.Calls()); !slices.Equal(got, []string{"first", "first words", "first words"}) {
+		t.Errorf("calls %q", got)
+	}
+	if n := pacerGoroutines(); n != 0 {
+		t.Errorf("%d goroutines in the pacer after Finish, want 0", n)
 	}
 }

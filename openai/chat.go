@@ -3,6 +3,7 @@ package openai
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // openChat starts a Chat Completions stream, for servers without the Responses API.
-func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (modelStream, error) {
+func (c *Client) openChat(ctx context.Context, req *conversation.ModelRequest, retryAfter *time.Duration) (modelStream, error) {
 	msgs := make([]goopenai.ChatCompletionMessage, 0, len(req.Messages)+1)
 	if req.Instructions != "" {
 		msgs = append(msgs, goopenai.ChatCompletionMessage{Role: string(conversation.RoleSystem), Content: req.Instructions})
@@ -44,7 +45,7 @@ func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (m
 	if err := goopenai.NewReasoningValidator().Validate(r); err != nil {
 		return nil, err
 	}
-	events, err := c.openStream(ctx, "/chat/completions", r)
+	events, err := c.openStream(ctx, "/chat/completions", r, retryAfter)
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +108,11 @@ func (s *chatStream) read(st *streamState) error {
 	if err != nil {
 		return err
 	}
+	return s.chunk(st, data)
+}
+
+// chunk takes one chunk in. (Apart from read: see responseStream.event.)
+func (s *chatStream) chunk(st *streamState, data []byte) error {
 	var resp goopenai.ChatCompletionStreamResponse
 	if err := json.Unmarshal(data, &resp); err != nil {
 		return err

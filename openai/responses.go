@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
@@ -13,7 +14,7 @@ import (
 
 // openResponse starts a Responses API stream. Nothing is kept at OpenAI: store is
 // always false, and the history goes in input every time.
-func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest) (modelStream, error) {
+func (c *Client) openResponse(ctx context.Context, req *conversation.ModelRequest, retryAfter *time.Duration) (modelStream, error) {
 	input := make([]any, 0, len(req.Messages)+4*len(req.Rounds))
 	for _, m := range req.Messages {
 		input = append(input, goopenai.ResponseInputMessage{Type: "message", Role: string(m.Role), Content: responseContent(m)})
@@ -43,7 +44,7 @@ func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest
 	if req.NoMoreCalls && len(req.Tools) > 0 {
 		r.ToolChoice = "none"
 	}
-	events, err := c.openStream(ctx, "/responses", r)
+	events, err := c.openStream(ctx, "/responses", r, retryAfter)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +98,12 @@ func (s *responseStream) read(st *streamState) error {
 	if err != nil {
 		return err
 	}
+	return s.event(st, data)
+}
+
+// event takes one event in. (Apart from read, whose frame stays small while
+// it waits: see Client.Stream.)
+func (s *responseStream) event(st *streamState, data []byte) error {
 	var ev goopenai.ResponseStreamEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return err

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 )
@@ -15,9 +17,10 @@ import (
 // openStream posts body (a go-openai request type) as JSON to path under the
 // base URL and returns the answer's event stream. Errors are what go-openai
 // returns for the same answers: *goopenai.APIError for OpenAI's JSON errors,
-// *goopenai.RequestError for other bodies. The request's JSON is dropped once
-// it is sent, not kept for the stream's life.
-func (c *Client) openStream(ctx context.Context, path string, body any) (*sseReader, error) {
+// *goopenai.RequestError for other bodies, and errNotAPI for a web page; a
+// refusal's Retry-After (or retry-after-ms) goes into retryAfter. The request's
+// JSON is dropped once it is sent, not kept for the stream's life.
+func (c *Client) openStream(ctx context.Context, path string, body any, retryAfter *time.Duration) (*sseReader, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
@@ -42,7 +45,12 @@ func (c *Client) openStream(ctx context.Context, path string, body any) (*sseRea
 	}
 	if resp.StatusCode < http.StatusOK || resp.StatusCode >= http.StatusBadRequest {
 		defer resp.Body.Close()
+		*retryAfter = parseRetryAfter(resp.Header, time.Now())
 		return nil, errorAnswer(resp)
+	}
+	if resp.StatusCode < 300 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		resp.Body.Close() // a web page where a stream was asked for: base_url is wrong
+		return nil, errNotAPI
 	}
 	return newSSEReader(resp.Body), nil
 }

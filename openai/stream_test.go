@@ -29,7 +29,7 @@ func TestRequestBodyIsReleasedOnceSent(t *testing.T) {
 	c := New(Options{BaseURL: "http://model.test/v1", APIKey: "k", Model: "m", API: APIChat,
 		HTTPClient: &http.Client{Transport: rt}})
 	held := -1
-	_, err := c.Stream(context.Background(), conversation.ModelRequest{
+	_, err := c.Stream(context.Background(), &conversation.ModelRequest{
 		Messages: []conversation.Message{{Role: conversation.RoleUser, Content: strings.Repeat("history ", 1000)}},
 	}, conversation.ModelOutput{Text: func(string) {
 		held = len(rt.req.Body.(*onceReader).rest)
