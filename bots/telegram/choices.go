@@ -142,7 +142,7 @@ func (b *Bot) press(ctx context.Context, q *models.CallbackQuery) {
 	// Presses in a chat run one at a time, so that the menu ends up showing the
 	// last one's outcome.
 	defer b.presses.lock(in.chat)()
-	if err := b.answer(ctx, in, turn{}); errors.Is(err, conversation.ErrClosed) {
+	if err := b.answer(ctx, &in, &turn{}); errors.Is(err, conversation.ErrClosed) {
 		return
 	}
 	b.refreshMenu(ctx, in, m.ID)

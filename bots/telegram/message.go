@@ -154,33 +154,38 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 	case in.media != "":
 		run = func() { b.notify(ctx, in, cantReadText(in.media)) }
 	case conversation.IsCommand(in.text) && !isTurnCommand(in.text):
-		run = func() { _ = b.answer(ctx, in, turn{}) } // commands are answered at once
+		run = func() { _ = b.answer(ctx, &in, &turn{}) } // commands are answered at once
 	default:
 		t := b.order.join(in.chat)
-		answer := func(in incoming) {
-			defer t.done()
-			if t.wait != nil {
-				<-t.wait
-			}
-			_ = b.answer(ctx, in, t)
-		}
 		if m.MediaGroupID != "" && len(in.files) > 0 && !conversation.IsCommand(in.text) {
 			// The first part of an album: its other parts follow in the next
 			// updates; all are answered as one message, in this one's place.
 			b.handlers.Add(1)
 			b.albums.start(m.MediaGroupID, in, func(in incoming) {
 				defer b.handlers.Done()
-				answer(in)
+				b.answerInTurn(ctx, &in, &t)
 			})
 			return
 		}
-		run = func() { answer(in) }
+		run = func() { b.answerInTurn(ctx, &in, &t) }
 	}
 	b.handlers.Add(1)
-	go func() {
-		defer b.handlers.Done()
-		run()
-	}()
+	go b.run(run)
+}
+
+// run runs a dispatched message's work; the bot's Close waits for it.
+func (b *Bot) run(work func()) {
+	defer b.handlers.Done()
+	work()
+}
+
+// answerInTurn answers in once its chat's earlier messages are handed over.
+func (b *Bot) answerInTurn(ctx context.Context, in *incoming, t *turn) {
+	defer t.done()
+	if t.wait != nil {
+		<-t.wait
+	}
+	_ = b.answer(ctx, in, t)
 }
 
 // isTurnCommand reports whether text is a command the engine runs as a turn of
@@ -197,20 +202,42 @@ func isTurnCommand(text string) bool {
 // message's file is downloaded first (typing shows meanwhile); a file the bot
 // cannot take gets a note instead of the engine's answer. The error, already
 // logged, is the engine's or the note's.
-func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
-	every := b.opt.EditEvery
-	if !in.private {
-		every = b.opt.GroupEditEvery
-	}
+//
+// The goroutine that answers waits on the model's stream for most of a reply,
+// so answer (and what calls it) keeps a small stack frame: see the engine's turn.
+func (b *Bot) answer(ctx context.Context, in *incoming, t *turn) error {
 	r := b.newReply(ctx, in, t.started != nil)
 	if t.started != nil {
 		r.started = t.started
 	}
-	defer func() {
-		r.stopTyping() // Drawing may have replaced it
-		r.endDraft()
-	}()
-	req := conversation.Request{
+	defer r.end()
+	req, note, release := b.request(ctx, in, r)
+	defer release() // a file's memory is held until its answer is done
+	if t.entering != nil {
+		t.entering()
+	}
+	var err error
+	if note != "" {
+		err = b.finishNote(ctx, r, note)
+	} else {
+		err = b.handler.Handle(ctx, *req)
+	}
+	if t.done != nil {
+		t.done()
+	}
+	b.answered(in, note != "", err)
+	return err
+}
+
+// request is the engine's request for in, answered in r; note is set instead
+// when a file of in cannot be taken, to answer with. release lets the files'
+// memory go.
+func (b *Bot) request(ctx context.Context, in *incoming, r *reply) (req *conversation.Request, note string, release func()) {
+	every := b.opt.EditEvery
+	if !in.private {
+		every = b.opt.GroupEditEvery
+	}
+	req = &conversation.Request{
 		Chat:        in.chat,
 		UserID:      fmt.Sprintf("telegram:%d", in.msg.From.ID),
 		UserName:    in.userName,
@@ -219,39 +246,25 @@ func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
 		Reply:       r,
 		UpdateEvery: every,
 	}
-	var err error
-	if len(in.files) > 0 && !conversation.IsCommand(in.text) {
-		atts, note, release := b.fetch(ctx, in.files)
-		defer release() // the file's memory is held until its answer is done
-		if note != "" {
-			if t.entering != nil {
-				t.entering()
-			}
-			err = b.finishNote(ctx, r, note)
-			if t.done != nil {
-				t.done()
-			}
-			if err != nil {
-				b.log.Warn("telegram: file note", "chat", in.chat, "err", b.red.err(err))
-			}
-			return err
-		}
-		req.Files = atts
+	if len(in.files) == 0 || conversation.IsCommand(in.text) {
+		return req, "", func() {}
 	}
-	if t.entering != nil {
-		t.entering()
-	}
-	err = b.handler.Handle(ctx, req)
-	if t.done != nil {
-		t.done()
-	}
+	req.Files, note, release = b.fetch(ctx, in.files)
+	return req, note, release
+}
+
+// answered logs how the answer to in (a note about its file, or the engine's)
+// ended.
+func (b *Bot) answered(in *incoming, noted bool, err error) {
 	switch {
+	case noted && err != nil:
+		b.log.Warn("telegram: file note", "chat", in.chat, "err", b.red.err(err))
+	case noted:
 	case errors.Is(err, conversation.ErrClosed):
 		b.log.Info("telegram: message arrived during shutdown", "chat", in.chat)
 	case err != nil:
 		b.log.Warn("telegram: answer", "chat", in.chat, "err", b.red.err(err))
 	}
-	return err
 }
 
 // deny tells a stranger their id and where the owner adds it, once a minute at most

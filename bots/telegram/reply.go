@@ -60,7 +60,7 @@ type sent struct {
 
 // newReply starts a reply to in, with "typing" shown until its first text when
 // typing is set.
-func (b *Bot) newReply(ctx context.Context, in incoming, typing bool) *reply {
+func (b *Bot) newReply(ctx context.Context, in *incoming, typing bool) *reply {
 	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private, chat: in.chat,
 		limit: maxMessageLen, stopTyping: func() {}, started: func() {}}
 	if !in.private {
@@ -73,6 +73,12 @@ func (b *Bot) newReply(ctx context.Context, in incoming, typing bool) *reply {
 		r.stopTyping = b.typing(ctx, r.chatID, r.thread)
 	}
 	return r
+}
+
+// end stops what the reply runs beside its texts: typing, a draft's refresher.
+func (r *reply) end() {
+	r.stopTyping() // Drawing may have replaced it
+	r.endDraft()
 }
 
 // Update shows the reply so far.
