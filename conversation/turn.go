@@ -25,16 +25,18 @@ var errTurnTimeout = errors.New("turn time limit reached")
 // turn, so the functions on its stack by then (this one, converse, callModel
 // and the model's own) keep small frames and leave the rest to turnRun: a
 // goroutine's stack shrinks to half at a GC only while under a quarter of it
-// is in use.
+// is in use. For the same reason of memory per reply, the turn adds no
+// contexts of its own: TurnTimeout cancels the chat's turn context with
+// errTurnTimeout, and the pacer writes on the engine's delivery context (it
+// has no write in flight once Finish returns).
 func (e *Engine) turn(req *Request, st *chatState) error {
-	ctx, cancelTimeout := context.WithTimeoutCause(st.ctx, e.cfg.TurnTimeout, errTurnTimeout)
-	defer cancelTimeout()
+	cancel := st.cancel
+	timeout := time.AfterFunc(e.cfg.TurnTimeout, func() { cancel(errTurnTimeout) })
+	defer timeout.Stop()
 	// Writing to the platform goes on after /stop, /reset, a model error or the
 	// shutdown's grace have cancelled the turn, so that the final text is always
 	// delivered; the store is written without a deadline (local and quick).
-	deliverCtx, stopDelivery := context.WithCancel(e.delivery)
-	defer stopDelivery()
-	t := e.newTurn(ctx, deliverCtx, req)
+	t := e.newTurn(st.ctx, e.delivery, req)
 	if text, refused := t.prepare(); refused {
 		return t.finish(text, "")
 	}
