@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
-	"time"
 	"unicode/utf16"
 
 	"github.com/go-telegram/bot"
@@ -89,36 +87,4 @@ func clipCaption(s string) string {
 		n += utf16.RuneLen(c)
 	}
 	return b.String() + "…"
-}
-
-// chatAction shows action in the chat ("upload_photo"), renewed every
-// TypingEvery, until the returned stop is called (it may be called more than
-// once) or ctx ends.
-func (b *Bot) chatAction(ctx context.Context, chatID int64, thread int, action models.ChatAction) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(b.opt.TypingEvery)
-		defer tick.Stop()
-		for {
-			_, err := b.api.SendChatAction(ctx, &bot.SendChatActionParams{ChatID: chatID, MessageThreadID: thread,
-				Action: action})
-			if err != nil && ctx.Err() == nil {
-				b.log.Debug("telegram: chat action", "action", action, "chat_id", chatID, "err", b.red.err(err))
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
 }

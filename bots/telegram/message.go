@@ -15,10 +15,13 @@ import (
 
 // incoming is a message for the bot, as classify reads it.
 type incoming struct {
-	msg     *models.Message
-	chat    conversation.ChatID
-	private bool
-	thread  int // the forum topic, 0 if none
+	// The message's chat, sender and id: the message itself is not kept while
+	// it is answered.
+	chatID, fromID int64
+	msgID          int
+	chat           conversation.ChatID
+	private        bool
+	thread         int // the forum topic, 0 if none
 	// text is what to answer: the message (or a file's caption) without the
 	// bot's mention, commands without "@botname".
 	text string
@@ -56,7 +59,8 @@ func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
 	if !in.private && !called && !b.repliesToBot(m) && !conversation.IsCommand(text) {
 		return in, false
 	}
-	in.msg, in.text, in.media = m, text, media
+	in.chatID, in.fromID, in.msgID = m.Chat.ID, m.From.ID, m.ID
+	in.text, in.media = text, media
 	if file.what != "" {
 		in.files = []fileRef{file}
 	}
@@ -154,7 +158,7 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 	case in.media != "":
 		run = func() { b.notify(ctx, in, cantReadText(in.media)) }
 	case conversation.IsCommand(in.text) && !isTurnCommand(in.text):
-		run = func() { _ = b.answer(ctx, &in, &turn{}) } // commands are answered at once
+		run = func() { _ = b.answer(ctx, &in, nil) } // commands are answered at once
 	default:
 		t := b.order.join(in.chat)
 		if m.MediaGroupID != "" && len(in.files) > 0 && !conversation.IsCommand(in.text) {
@@ -163,11 +167,11 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 			b.handlers.Add(1)
 			b.albums.start(m.MediaGroupID, in, func(in incoming) {
 				defer b.handlers.Done()
-				b.answerInTurn(ctx, &in, &t)
+				b.answerInTurn(ctx, &in, t)
 			})
 			return
 		}
-		run = func() { b.answerInTurn(ctx, &in, &t) }
+		run = func() { b.answerInTurn(ctx, &in, t) }
 	}
 	b.handlers.Add(1)
 	go b.run(run)
@@ -198,7 +202,7 @@ func isTurnCommand(text string) bool {
 }
 
 // answer hands in to the engine and returns when the reply is finished. t is its
-// place in the chat's order (the zero turn for commands, which keep none). A
+// place in the chat's order (nil for commands, which keep none). A
 // message's file is downloaded first (typing shows meanwhile); a file the bot
 // cannot take gets a note instead of the engine's answer. The error, already
 // logged, is the engine's or the note's.
@@ -206,14 +210,14 @@ func isTurnCommand(text string) bool {
 // The goroutine that answers waits on the model's stream for most of a reply,
 // so answer (and what calls it) keeps a small stack frame: see the engine's turn.
 func (b *Bot) answer(ctx context.Context, in *incoming, t *turn) error {
-	r := b.newReply(ctx, in, t.started != nil)
-	if t.started != nil {
+	r := b.newReply(ctx, in, t != nil)
+	if t != nil {
 		r.started = t.started
 	}
 	defer r.end()
 	req, note, release := b.request(ctx, in, r)
 	defer release() // a file's memory is held until its answer is done
-	if t.entering != nil {
+	if t != nil {
 		t.entering()
 	}
 	var err error
@@ -222,7 +226,7 @@ func (b *Bot) answer(ctx context.Context, in *incoming, t *turn) error {
 	} else {
 		err = b.handler.Handle(ctx, *req)
 	}
-	if t.done != nil {
+	if t != nil {
 		t.done()
 	}
 	b.answered(in, note != "", err)
@@ -239,7 +243,7 @@ func (b *Bot) request(ctx context.Context, in *incoming, r *reply) (req *convers
 	}
 	req = &conversation.Request{
 		Chat:        in.chat,
-		UserID:      fmt.Sprintf("telegram:%d", in.msg.From.ID),
+		UserID:      fmt.Sprintf("telegram:%d", in.fromID),
 		UserName:    in.userName,
 		Text:        in.text,
 		Private:     in.private,
@@ -271,20 +275,19 @@ func (b *Bot) answered(in *incoming, noted bool, err error) {
 // per user and chat, at best (a note the budget has no room for is dropped); the
 // model is never called for them.
 func (b *Bot) deny(ctx context.Context, in incoming) {
-	m := in.msg
-	b.log.Info("telegram: refused", "user_id", m.From.ID, "chat_id", m.Chat.ID)
-	key := fmt.Sprintf("%d:%d", m.Chat.ID, m.From.ID)
+	b.log.Info("telegram: refused", "user_id", in.fromID, "chat_id", in.chatID)
+	key := fmt.Sprintf("%d:%d", in.chatID, in.fromID)
 	if !b.denials.allow(key) {
 		return
 	}
 	text := fmt.Sprintf("Sorry, this bot is private.\n\nYour Telegram user id is <code>%d</code>. "+
 		"To let you in, the owner adds it to <code>telegram.allowed_user_ids</code> in the bot's config.yaml "+
-		"and restarts the bot.", m.From.ID)
+		"and restarts the bot.", in.fromID)
 	if !in.private {
 		text = fmt.Sprintf("Sorry, this bot is not enabled in this chat.\n\nYour user id is <code>%d</code> and "+
 			"this chat's id is <code>%d</code>. The owner can add the chat id to <code>telegram.allowed_chat_ids</code> "+
 			"(everyone here may use the bot) or your user id to <code>telegram.allowed_user_ids</code> "+
-			"in the bot's config.yaml.", m.From.ID, m.Chat.ID)
+			"in the bot's config.yaml.", in.fromID, in.chatID)
 	}
 	if !b.notify(ctx, in, text) {
 		b.denials.forget(key) // dropped for want of budget: their next message may get it
