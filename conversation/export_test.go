@@ -17,7 +17,7 @@ type Pacer struct {
 // NewPacerForTest returns a pacer for r on clock c.
 func NewPacerForTest(ctx context.Context, r Reply, every time.Duration, c Clock) *Pacer {
 	p := &Pacer{}
-	p.pacer = newPacer(ctx, r, every, c, slog.New(slog.DiscardHandler), p.text)
+	p.pacer = newPacer(ctx, r, every, c, slog.New(slog.DiscardHandler), p)
 	return p
 }
 
@@ -29,7 +29,7 @@ func (p *Pacer) Set(text string) {
 	p.Changed()
 }
 
-func (p *Pacer) text() string {
+func (p *Pacer) compose() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.latest

@@ -28,7 +28,7 @@ type pacer struct {
 	log   *slog.Logger
 	ctx   context.Context // bounds every platform call, including the final one
 
-	compose func() string // the text to show now; called by one send at a time
+	src textSource // the text to show now; asked by one send at a time
 
 	mu      sync.Mutex
 	sent    string    // the text the platform shows
@@ -40,16 +40,28 @@ type pacer struct {
 	idle    sync.Cond // on mu: signalled when a send ends
 }
 
-// newPacer returns a pacer for r whose platform calls end with ctx. compose
-// gives the text to show; the pacer calls it only when an update goes out, and
-// from one send at a time, so it must only be safe against its source's writers.
-func newPacer(ctx context.Context, r Reply, every time.Duration, c Clock, log *slog.Logger, compose func() string) *pacer {
+// textSource gives the text a pacer shows. The pacer asks for it only when an
+// update goes out, and from one send at a time, so compose must only be safe
+// against its source's writers.
+type textSource interface {
+	compose() string
+}
+
+// newPacer returns a pacer for r whose platform calls end with ctx, showing
+// what src composes (nil: only Finish is called).
+func newPacer(ctx context.Context, r Reply, every time.Duration, c Clock, log *slog.Logger, src textSource) *pacer {
+	p := &pacer{}
+	p.init(ctx, r, every, c, log, src)
+	return p
+}
+
+// init makes p a new pacer, as newPacer does, in place.
+func (p *pacer) init(ctx context.Context, r Reply, every time.Duration, c Clock, log *slog.Logger, src textSource) {
 	if every <= 0 {
 		every = time.Second
 	}
-	p := &pacer{reply: r, every: every, clock: c, log: log, ctx: ctx, compose: compose}
+	*p = pacer{reply: r, every: every, clock: c, log: log, ctx: ctx, src: src}
 	p.idle.L = &p.mu
-	return p
 }
 
 // Changed says that the text to show has changed; it never blocks on the
@@ -83,7 +95,7 @@ func (p *pacer) send() {
 	p.sending, p.dirty = true, false
 	p.mu.Unlock()
 
-	text := p.compose()
+	text := p.src.compose()
 	shown := text == "" || text == p.sent
 	var err error
 	if !shown {

@@ -24,9 +24,8 @@ func (stillTimer) Stop() bool { return true }
 func TestDeltasDoNotComposeTheReply(t *testing.T) {
 	sh := &shown{}
 	sh.addSummary("Thinking about it.\nAnd more.")
-	composed := 0
-	compose := func() string { composed++; return sh.compose() }
-	p := newPacer(context.Background(), nopReply{}, time.Second, stillClock{}, slog.New(slog.DiscardHandler), compose)
+	src := &countingSource{sh: sh}
+	p := newPacer(context.Background(), nopReply{}, time.Second, stillClock{}, slog.New(slog.DiscardHandler), src)
 	p.Changed() // arms the next send
 	allocs := testing.AllocsPerRun(2000, func() {
 		sh.addText("word ")
@@ -35,12 +34,23 @@ func TestDeltasDoNotComposeTheReply(t *testing.T) {
 	if allocs > 0.1 {
 		t.Errorf("%.2f allocations per delta, want none but the answer's own growth", allocs)
 	}
-	if composed != 0 {
-		t.Errorf("composed %d times before any send, want 0", composed)
+	if src.composed != 0 {
+		t.Errorf("composed %d times before any send, want 0", src.composed)
 	}
 	if got := sh.compose(); !strings.HasSuffix(got, "word word ") || !strings.HasPrefix(got, "> "+ReasoningMark) {
 		t.Errorf("composed %q", got[:40])
 	}
+}
+
+// countingSource counts the texts composed of sh.
+type countingSource struct {
+	sh       *shown
+	composed int
+}
+
+func (c *countingSource) compose() string {
+	c.composed++
+	return c.sh.compose()
 }
 
 type nopReply struct{}

@@ -25,7 +25,7 @@ func (t *turnRun) converse() {
 	var usage Usage
 	for round := 0; ; round++ {
 		mreq.NoMoreCalls = round == e.cfg.MaxToolRounds
-		t.err = e.callModel(ctx, mreq, t.out, &t.answer)
+		t.err = e.callModel(ctx, mreq, t.out, &t.ft, &t.answer)
 		usage.PromptTokens += t.answer.Usage.PromptTokens
 		usage.CompletionTokens += t.answer.Usage.CompletionTokens
 		t.answer.Usage = usage

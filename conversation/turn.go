@@ -40,8 +40,8 @@ func (e *Engine) turn(req *Request, st *chatState) error {
 	if text, refused := t.prepare(); refused {
 		return t.finish(text, "")
 	}
-	e.markPending(t.storeCtx, req.Chat, true)
-	defer e.markPending(t.storeCtx, req.Chat, false)
+	e.markPending(t.storeCtx(), req.Chat, true)
+	defer e.markPending(t.storeCtx(), req.Chat, false)
 	if t.transcript != "" {
 		t.sh.setTranscript(t.transcript)
 		t.p.Changed()
@@ -57,14 +57,14 @@ type turnRun struct {
 	start      time.Time
 	stats      TurnStats
 	ctx        context.Context // ended by /stop, /reset, TurnTimeout and the shutdown
-	storeCtx   context.Context
-	p          *pacer
+	p          pacer
 	sh         shown
 	setup      chatSetup
 	user       Message
 	transcript string
 	msgs       []Message
 	out        ModelOutput
+	ft         firstTokenTimer // of the model call in flight
 	mreq       ModelRequest
 	// What the model said.
 	answer Answer
@@ -73,13 +73,17 @@ type turnRun struct {
 }
 
 func (e *Engine) newTurn(ctx, deliverCtx context.Context, req *Request) *turnRun {
-	t := &turnRun{e: e, req: *req, start: time.Now(), ctx: ctx, storeCtx: context.WithoutCancel(ctx)}
+	t := &turnRun{e: e, req: *req, start: time.Now(), ctx: ctx}
 	t.stats = TurnStats{Chat: req.Chat, UserID: req.UserID, Outcome: OutcomeRefused}
 	t.sh.showCalls = e.cfg.ShowToolCalls
-	t.p = newPacer(deliverCtx, req.Reply, req.UpdateEvery, e.cfg.Clock, e.log, t.sh.compose)
+	t.p.init(deliverCtx, req.Reply, req.UpdateEvery, e.cfg.Clock, e.log, &t.sh)
 	t.out = ModelOutput{Text: t.text, Reasoning: t.reasoning}
 	return t
 }
+
+// storeCtx is the context of the turn's writes to the store: they are made
+// without a deadline (local and quick) even after the turn was cancelled.
+func (t *turnRun) storeCtx() context.Context { return context.WithoutCancel(t.ctx) }
 
 // prepare checks the user's limits, reads the chat's settings and builds the
 // context; refused is set with the text to answer when the turn goes no further.
@@ -107,6 +111,7 @@ func (t *turnRun) prepare() (text string, refused bool) {
 }
 
 func (t *turnRun) text(delta string) {
+	t.ft.seen()
 	if t.stats.FirstToken == 0 {
 		t.stats.FirstToken = time.Since(t.start)
 	}
@@ -115,6 +120,7 @@ func (t *turnRun) text(delta string) {
 }
 
 func (t *turnRun) reasoning(delta string) {
+	t.ft.seen()
 	t.sh.addSummary(delta)
 	t.p.Changed()
 }
@@ -132,7 +138,7 @@ func (t *turnRun) conclude() error {
 		reply += sourcesText(t.answer.Sources)
 	}
 	t.stats.Usage, t.stats.Err = e.spent(t.answer.Usage, t.setup.instructions, t.msgs, reply), err
-	e.addUsage(t.storeCtx, req.UserID, t.stats.Usage)
+	e.addUsage(t.storeCtx(), req.UserID, t.stats.Usage)
 	final, keep, outcome := e.outcome(t.ctx, reply, err)
 	t.stats.Outcome = outcome
 	if outcome == OutcomeStopped || outcome == OutcomeReset {
@@ -144,7 +150,7 @@ func (t *turnRun) conclude() error {
 	if keep != "" {
 		stored := Message{Role: RoleAssistant, Content: keep + toolsNote(t.ran), Time: time.Now().UTC()}
 		stored.Tokens = e.count(stored)
-		if err := e.history.AppendTurn(t.storeCtx, req.Chat, t.user, stored); err != nil {
+		if err := e.history.AppendTurn(t.storeCtx(), req.Chat, t.user, stored); err != nil {
 			storeErr = fmt.Errorf("store turn: %w", err)
 			final += notSavedNote
 		}
@@ -196,16 +202,16 @@ func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, k
 }
 
 // callModel streams one completion into answer within the engine's adaptive
-// bound on concurrent calls, which learns from its time to first token and its
-// error.
-func (e *Engine) callModel(ctx context.Context, req *ModelRequest, out ModelOutput, answer *Answer) error {
+// bound on concurrent calls, which learns from its time to first token (ft,
+// which out's callbacks tell of each token) and its error.
+func (e *Engine) callModel(ctx context.Context, req *ModelRequest, out ModelOutput, ft *firstTokenTimer, answer *Answer) error {
 	p, err := e.calls.acquire(ctx)
 	if err != nil {
 		*answer = Answer{}
 		return err
 	}
-	ft := e.firstToken()
-	*answer, err = e.model.Stream(ctx, req, ft.watch(out))
+	ft.begin(e.cfg.Clock)
+	*answer, err = e.model.Stream(ctx, req, out)
 	p.release(ft.elapsed(), err)
 	return err
 }
