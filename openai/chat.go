@@ -45,11 +45,11 @@ func (c *Client) openChat(ctx context.Context, req *conversation.ModelRequest, r
 	if err := goopenai.NewReasoningValidator().Validate(r); err != nil {
 		return nil, err
 	}
-	events, err := c.openStream(ctx, "/chat/completions", r, retryAfter)
+	body, err := c.openStream(ctx, "/chat/completions", r, retryAfter)
 	if err != nil {
 		return nil, err
 	}
-	return &chatStream{sseReader: events}, nil
+	return &chatStream{sseReader: sseReader{body: body}}, nil
 }
 
 // roundMessages are a turn's tool rounds as Chat Completions messages: the
@@ -99,7 +99,7 @@ func chatMessage(m conversation.Message) (goopenai.ChatCompletionMessage, error)
 // chatStream reads Chat Completions chunks: text and tool-call deltas, a finish
 // reason, then a usage chunk and [DONE].
 type chatStream struct {
-	*sseReader
+	sseReader
 	calls []conversation.ToolCall // by the deltas' index
 }
 

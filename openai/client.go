@@ -74,7 +74,7 @@ type Options struct {
 type Client struct {
 	api     *goopenai.Client // transcriptions, pictures and the model list
 	http    *http.Client     // the streams
-	baseURL string
+	streams *streamRequests
 	opt     Options
 	// chatOnly is set once APIAuto finds that the server has no /responses.
 	chatOnly atomic.Bool
@@ -107,7 +107,8 @@ func New(opt Options) *Client {
 	cfg := goopenai.DefaultConfig(opt.APIKey)
 	cfg.BaseURL = strings.TrimRight(opt.BaseURL, "/")
 	cfg.HTTPClient = hc
-	return &Client{api: goopenai.NewClientWithConfig(cfg), http: hc, baseURL: cfg.BaseURL, opt: opt}
+	return &Client{api: goopenai.NewClientWithConfig(cfg), http: hc, opt: opt,
+		streams: newStreamRequests(cfg.BaseURL, opt.APIKey, hc)}
 }
 
 // Name is the default model.

@@ -44,11 +44,11 @@ func (c *Client) openResponse(ctx context.Context, req *conversation.ModelReques
 	if req.NoMoreCalls && len(req.Tools) > 0 {
 		r.ToolChoice = "none"
 	}
-	events, err := c.openStream(ctx, "/responses", r, retryAfter)
+	body, err := c.openStream(ctx, "/responses", r, retryAfter)
 	if err != nil {
 		return nil, err
 	}
-	return &responseStream{sseReader: events}, nil
+	return &responseStream{sseReader: sseReader{body: body}}, nil
 }
 
 // responseContent is a message's content: its text, or with attachments a list
@@ -88,7 +88,7 @@ func roundItems(rounds []conversation.ToolRound) []any {
 // citations, and the completed event with the usage. It has no [DONE]: the
 // stream is whole when response.completed (or .incomplete) came.
 type responseStream struct {
-	*sseReader
+	sseReader
 	summaryParts int
 	seen         map[string]bool // cited URLs
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -15,29 +16,23 @@ import (
 )
 
 // openStream posts body (a go-openai request type) as JSON to path under the
-// base URL and returns the answer's event stream. Errors are what go-openai
+// base URL and returns the answer's event stream, for an sseReader. Errors are what go-openai
 // returns for the same answers: *goopenai.APIError for OpenAI's JSON errors,
 // *goopenai.RequestError for other bodies, and errNotAPI for a web page; a
 // refusal's Retry-After (or retry-after-ms) goes into retryAfter. The request's
 // JSON is dropped once it is sent, not kept for the stream's life.
-func (c *Client) openStream(ctx context.Context, path string, body any, retryAfter *time.Duration) (*sseReader, error) {
+func (c *Client) openStream(ctx context.Context, path string, body any, retryAfter *time.Duration) (io.ReadCloser, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	sent := &requestJSON{b: b}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, &onceReader{rest: b})
+	req, err := c.streams.request(ctx, path, &onceReader{rest: b})
 	if err != nil {
 		return nil, err
 	}
 	req.ContentLength = int64(len(b))
 	req.GetBody = sent.again
-	if c.opt.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.opt.APIKey)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
 	resp, err := c.http.Do(req)
 	sent.release() // past the answer's headers, no transport sends it again
 	if err != nil {
@@ -52,7 +47,55 @@ func (c *Client) openStream(ctx context.Context, path string, body any, retryAft
 		resp.Body.Close() // a web page where a stream was asked for: base_url is wrong
 		return nil, errNotAPI
 	}
-	return newSSEReader(resp.Body), nil
+	return resp.Body, nil
+}
+
+// streamRequests makes the requests of the streams: their URLs (one per API)
+// and headers are the same for every call, so the calls share them, read-only.
+// A client with a cookie jar adds to a request's headers: its calls get
+// their own.
+type streamRequests struct {
+	baseURL string
+	urls    map[string]*url.URL // by path
+	header  http.Header
+	shared  bool // the header may be shared
+}
+
+func newStreamRequests(baseURL, apiKey string, hc *http.Client) *streamRequests {
+	s := &streamRequests{baseURL: baseURL, urls: make(map[string]*url.URL), header: make(http.Header),
+		shared: hc.Jar == nil}
+	for _, path := range []string{"/responses", "/chat/completions"} {
+		if u, err := url.Parse(baseURL + path); err == nil {
+			u.Host = strings.TrimSuffix(u.Host, ":") // as NewRequest does
+			s.urls[path] = u
+		}
+	}
+	if apiKey != "" {
+		s.header.Set("Authorization", "Bearer "+apiKey)
+	}
+	s.header.Set("Content-Type", "application/json")
+	s.header.Set("Accept", "text/event-stream")
+	s.header.Set("Cache-Control", "no-cache")
+	return s
+}
+
+// request is a POST of body to path, as http.NewRequestWithContext makes it.
+func (s *streamRequests) request(ctx context.Context, path string, body io.ReadCloser) (*http.Request, error) {
+	header := s.header
+	if !s.shared {
+		header = header.Clone()
+	}
+	u := s.urls[path]
+	if u == nil { // a base URL that does not parse: NewRequest says why
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.baseURL+path, body)
+		if err == nil {
+			req.Header = header
+		}
+		return req, err
+	}
+	r := &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: header, Body: body, Host: u.Host}
+	return r.WithContext(ctx), nil
 }
 
 // errorAnswer reads a failed call's answer: OpenAI's {"error": {...}} as an

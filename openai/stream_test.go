@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -41,3 +43,39 @@ func TestRequestBodyIsReleasedOnceSent(t *testing.T) {
 		t.Errorf("err %v; the request body holds %d bytes while the answer streams, want 0", err, held)
 	}
 }
+
+// Stream calls share their URL and headers, which are the same for every
+// call: a call in flight holds no copy of them. A client with a cookie jar
+// (which adds to the headers) gives each call its own.
+func TestStreamRequestsShareTheirConstantParts(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		jar    http.CookieJar
+		shared bool
+	}{{"no jar", nil, true}, {"cookie jar", &noCookies{}, false}} {
+		rt := &keepRequest{}
+		c := New(Options{BaseURL: "http://model.test/v1", APIKey: "k", Model: "m", API: APIChat,
+			HTTPClient: &http.Client{Transport: rt, Jar: tt.jar}})
+		var reqs []*http.Request
+		for range 2 {
+			if _, err := c.Stream(context.Background(), &conversation.ModelRequest{}, conversation.ModelOutput{Text: func(string) {}}); err != nil {
+				t.Fatal(err)
+			}
+			reqs = append(reqs, rt.req)
+		}
+		if got := reqs[0].Header.Get("Authorization"); got != "Bearer k" || reqs[0].URL.String() != "http://model.test/v1/chat/completions" {
+			t.Errorf("%s: request to %s with Authorization %q", tt.name, reqs[0].URL, got)
+		}
+		sameURL := reqs[0].URL == reqs[1].URL
+		sameHeader := reflect.ValueOf(reqs[0].Header).UnsafePointer() == reflect.ValueOf(reqs[1].Header).UnsafePointer()
+		if !sameURL || sameHeader != tt.shared {
+			t.Errorf("%s: same URL %v, same headers %v; want true, %v", tt.name, sameURL, sameHeader, tt.shared)
+		}
+	}
+}
+
+// noCookies is a cookie jar without cookies.
+type noCookies struct{}
+
+func (noCookies) SetCookies(*url.URL, []*http.Cookie) {}
+func (noCookies) Cookies(*url.URL) []*http.Cookie     { return nil }
