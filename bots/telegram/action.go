@@ -9,16 +9,15 @@ import (
 	"github.com/go-telegram/bot/models"
 )
 
-// typing shows "typing" in the chat, renewed every TypingEvery, until the returned
-// stop is called (it may be called more than once).
-func (b *Bot) typing(ctx context.Context, chatID int64, thread int) (stop func()) {
+// typing shows "typing" in the chat, renewed every TypingEvery, until its stop
+// is called.
+func (b *Bot) typing(ctx context.Context, chatID int64, thread int) *shownAction {
 	return b.chatAction(ctx, chatID, thread, models.ChatActionTyping)
 }
 
 // chatAction shows action in the chat (typing, uploading a photo), renewed
-// every TypingEvery, until the returned stop is called (it may be called more
-// than once).
-func (b *Bot) chatAction(ctx context.Context, chatID int64, thread int, action models.ChatAction) (stop func()) {
+// every TypingEvery, until its stop is called.
+func (b *Bot) chatAction(ctx context.Context, chatID int64, thread int, action models.ChatAction) *shownAction {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -38,7 +37,7 @@ func (b *Bot) chatAction(ctx context.Context, chatID int64, thread int, action m
 			}
 		}
 	}()
-	return (&shownAction{cancel: cancel, done: done}).stop
+	return &shownAction{cancel: cancel, done: done}
 }
 
 // shownAction is a chat action being renewed. Once stopped it holds nothing,
@@ -49,7 +48,11 @@ type shownAction struct {
 	done   chan struct{}
 }
 
+// stop ends the action; it may be called more than once, and on nil.
 func (a *shownAction) stop() {
+	if a == nil {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cancel == nil {

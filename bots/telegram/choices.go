@@ -165,7 +165,7 @@ var menus = []string{conversation.CommandModel, conversation.CommandPersona}
 // loses its buttons.
 func (b *Bot) refreshMenu(ctx context.Context, in incoming, menuID int) {
 	r := &reply{b: b, chatID: in.chatID, thread: in.thread, group: !in.private, limit: maxMessageLen,
-		stopTyping: func() {}, started: func() {}, msgs: []*sent{{id: menuID}}, editOnly: true}
+		msgs: []*sent{{id: menuID}}, editOnly: true}
 	word, arg, _ := strings.Cut(strings.TrimSpace(in.text), " ")
 	menu, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(word, "/")), "@")
 	if strings.TrimSpace(arg) == "" || !slices.Contains(menus, menu) {

@@ -35,8 +35,8 @@ const (
 // Drawing shows "sending a photo…" in the chat, renewed, until the picture or
 // a text is posted. It does not block.
 func (r *reply) Drawing(ctx context.Context) {
-	r.stopTyping()
-	r.stopTyping = r.b.chatAction(ctx, r.chatID, r.thread, models.ChatActionUploadPhoto)
+	r.action.stop()
+	r.action = r.b.chatAction(ctx, r.chatID, r.thread, models.ChatActionUploadPhoto)
 }
 
 // FinishImage posts img as a photo, captioned, in the reply's chat or topic (in
@@ -45,8 +45,8 @@ func (r *reply) Drawing(ctx context.Context) {
 // refuses) goes as a document instead. A *RetryAfterError asks the engine to
 // try again.
 func (r *reply) FinishImage(ctx context.Context, img conversation.Attachment, caption string) error {
-	r.started()
-	r.stopTyping()
+	r.order.started()
+	r.action.stop()
 	if err := r.b.limits.wait(ctx, r.chatID, r.group, true, false); err != nil {
 		return err
 	}

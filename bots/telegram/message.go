@@ -211,9 +211,7 @@ func isTurnCommand(text string) bool {
 // so answer (and what calls it) keeps a small stack frame: see the engine's turn.
 func (b *Bot) answer(ctx context.Context, in *incoming, t *turn) error {
 	r := b.newReply(ctx, in, t != nil)
-	if t != nil {
-		r.started = t.started
-	}
+	r.order = t
 	defer r.end()
 	req, note, release := b.request(ctx, in, r)
 	defer release() // a file's memory is held until its answer is done

@@ -31,16 +31,17 @@ func newChatOrder() *chatOrder {
 // turn is a message's place in its chat's order: wait before handing it over,
 // call entering just before Handle, started at the first write to its reply,
 // done after Handle. Each may be called more than once. A nil turn keeps no
-// place (commands).
+// place (commands); started may be called on it.
 type turn struct {
 	wait <-chan struct{} // nil: nothing to wait for
 
-	o       *chatOrder
-	q       *chatQueue
-	chat    conversation.ChatID
-	entered chan struct{} // closed just before the message is handed to the engine
-	begun   chan struct{} // closed when the engine first writes to its reply
-	// Under o.mu:
+	o    *chatOrder
+	q    *chatQueue
+	chat conversation.ChatID
+	// Under o.mu. The channels are made for the chat's next message, if it
+	// must wait for them.
+	entered                    chan struct{} // closed just before the message is handed to the engine
+	begun                      chan struct{} // closed when the engine first writes to its reply
 	isEntered, isBegun, isDone bool
 }
 
@@ -53,17 +54,40 @@ func (o *chatOrder) join(chat conversation.ChatID) *turn {
 		q = &chatQueue{}
 		o.chats[chat] = q
 	}
-	t := &turn{o: o, q: q, chat: chat, entered: make(chan struct{}), begun: make(chan struct{})}
-	switch {
-	case q.last == nil:
+	t := &turn{o: o, q: q, chat: chat}
+	switch prev := q.last; {
+	case prev == nil:
 	case q.outstanding < 2: // the previous one may be the chat's first in the engine
-		t.wait = q.last.begun
+		t.wait = signal(&prev.begun, prev.isBegun)
 	default: // the previous one waits behind another: the engine decides
-		t.wait = q.last.entered
+		t.wait = signal(&prev.entered, prev.isEntered)
 	}
 	q.last = t
 	q.outstanding++
 	return t
+}
+
+// signal returns the channel *ch that closes on an event, made now; nil when
+// the event has come already.
+func signal(ch *chan struct{}, came bool) <-chan struct{} {
+	if came {
+		return nil
+	}
+	if *ch == nil {
+		*ch = make(chan struct{})
+	}
+	return *ch
+}
+
+// fire records an event: its channel, if any, closes.
+func fire(ch chan struct{}, came *bool) {
+	if *came {
+		return
+	}
+	*came = true
+	if ch != nil {
+		close(ch)
+	}
 }
 
 func (t *turn) entering() {
@@ -72,25 +96,18 @@ func (t *turn) entering() {
 	t.enteringLocked()
 }
 
-func (t *turn) enteringLocked() {
-	if !t.isEntered {
-		t.isEntered = true
-		close(t.entered)
-	}
-}
+func (t *turn) enteringLocked() { fire(t.entered, &t.isEntered) }
 
 func (t *turn) started() {
+	if t == nil {
+		return
+	}
 	t.o.mu.Lock()
 	defer t.o.mu.Unlock()
 	t.startedLocked()
 }
 
-func (t *turn) startedLocked() {
-	if !t.isBegun {
-		t.isBegun = true
-		close(t.begun)
-	}
-}
+func (t *turn) startedLocked() { fire(t.begun, &t.isBegun) }
 
 func (t *turn) done() {
 	o := t.o

@@ -39,9 +39,9 @@ type reply struct {
 	draft  *draft // streaming with sendMessageDraft; nil: edits in place
 	limit  int    // the longest message, as Telegram counts
 
-	stopTyping func()
-	started    func() // called at the first Update or Finish
-	msgs       []*sent
+	action *shownAction // shown until the first text ("typing"); nil if none
+	order  *turn        // its place in the chat's order (started at the first text); nil if none
+	msgs   []*sent
 	// keyboard, when set, goes under the last message of the final text.
 	keyboard *inlineKeyboard
 	// editOnly keeps the reply to the messages it has (a menu being updated):
@@ -63,7 +63,7 @@ type sent struct {
 // typing is set.
 func (b *Bot) newReply(ctx context.Context, in *incoming, typing bool) *reply {
 	r := &reply{b: b, chatID: in.chatID, thread: in.thread, group: !in.private, chat: in.chat,
-		limit: maxMessageLen, stopTyping: func() {}, started: func() {}}
+		limit: maxMessageLen}
 	if !in.private {
 		r.quote = in.msgID
 	}
@@ -71,28 +71,28 @@ func (b *Bot) newReply(ctx context.Context, in *incoming, typing bool) *reply {
 		r.draft = &draft{id: b.draftSeq.Add(1), on: true}
 	}
 	if typing {
-		r.stopTyping = b.typing(ctx, r.chatID, r.thread)
+		r.action = b.typing(ctx, r.chatID, r.thread)
 	}
 	return r
 }
 
 // end stops what the reply runs beside its texts: typing, a draft's refresher.
 func (r *reply) end() {
-	r.stopTyping() // Drawing may have replaced it
+	r.action.stop() // Drawing may have replaced it
 	r.endDraft()
 }
 
 // Update shows the reply so far.
 func (r *reply) Update(ctx context.Context, md string) error {
-	r.started()
-	r.stopTyping()
+	r.order.started()
+	r.action.stop()
 	return r.showText(ctx, md, false)
 }
 
 // Finish shows the final reply: every message shows its part of it.
 func (r *reply) Finish(ctx context.Context, md string) error {
-	r.started()
-	r.stopTyping()
+	r.order.started()
+	r.action.stop()
 	return r.showText(ctx, md, true)
 }
 
@@ -257,8 +257,7 @@ func noPreview() *models.LinkPreviewOptions {
 // that notes never hold up replies. html may hold <code> tags. It reports whether
 // the note went out.
 func (b *Bot) notify(ctx context.Context, in incoming, html string) bool {
-	r := &reply{b: b, chatID: in.chatID, thread: in.thread, group: !in.private, limit: maxMessageLen,
-		stopTyping: func() {}, started: func() {}}
+	r := &reply{b: b, chatID: in.chatID, thread: in.thread, group: !in.private, limit: maxMessageLen}
 	if !in.private {
 		r.quote = in.msgID
 	}
@@ -273,8 +272,8 @@ func (b *Bot) notify(ctx context.Context, in incoming, html string) bool {
 // Notice writes a best-effort note (the engine's busy notice): one attempt, and
 // only if the budgets have room for it now; else a RetryAfterError.
 func (r *reply) Notice(ctx context.Context, md string) error {
-	r.started()
-	r.stopTyping()
+	r.order.started()
+	r.action.stop()
 	chunks := renderChunks(md, r.limit)
 	if len(chunks) == 0 {
 		chunks = plainChunks(md, r.limit)
