@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -99,8 +100,10 @@ func TestLoadMemoryPerStream(t *testing.T) {
 
 // profileEnv names a folder where the memory test writes heap and goroutine
 // profiles of the bot with its streams in flight (heap.pprof, goroutine.pprof,
-// and goroutine.txt with every goroutine's stack), and of the idle bot before
-// (idle-heap.pprof…): go tool pprof -diff_base idle-heap.pprof heap.pprof.
+// goroutine.txt with every goroutine's stack, and heap.dump, runtime/debug's
+// heap dump, whose objects' addresses show the spans they keep in use), and
+// of the idle bot before (idle-heap.pprof…):
+// go tool pprof -diff_base idle-heap.pprof heap.pprof.
 const profileEnv = "CHATBOT_LOAD_PROFILE"
 
 // writeProfiles writes the profiles into $CHATBOT_LOAD_PROFILE, if set, their
@@ -127,6 +130,14 @@ func writeProfiles(t *testing.T, prefix string) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	f, err := os.Create(filepath.Join(dir, prefix+"heap.dump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	debug.WriteHeapDump(f.Fd())
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("profiles written to %s", dir)
 }
