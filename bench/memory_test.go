@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +11,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,10 +44,15 @@ const (
 // part of an answer (about 900 characters) while the model holds the rest back
 // for 150 s (the first texts of 1,000 streams take 40 s or more at the adapter's 25 sends a second). The fakes run in a child process, so that this process holds the bot
 // alone: heap, stacks and goroutines are read (after a full GC) with the bot idle,
-// with N streams in flight, and idle again after they end.
+// with N streams in flight, and idle again after they end. The bot reaches the
+// model over HTTPS and HTTP/2, as in production (CHATBOT_LOAD_HTTP1=1: plain
+// HTTP/1.1).
 func TestLoadMemoryPerStream(t *testing.T) {
 	needLoad(t)
 	n := envInt(t, "CHATBOT_LOAD_STREAMS", 1000)
+	if os.Getenv(profileEnv) != "" {
+		runtime.MemProfileRate = 64 // fine enough to see each stream's small objects
+	}
 	leaks := goleak.IgnoreCurrent()
 	warmTokenizer(t)
 	f := startFakesProcess(t)
@@ -50,14 +60,27 @@ func TestLoadMemoryPerStream(t *testing.T) {
 	for i := range ids {
 		ids[i] = int64(userBase + i)
 	}
-	bot := startTelegramBot(t, f.Telegram, f.Token, f.OpenAI, http.DefaultTransport, ids, warmUsers+n)
+	model := f.modelTransport(t)
+	bot := startTelegramBot(t, f.Telegram, f.Token, f.OpenAI, model, ids, warmUsers+n)
 	f.inject(t, 0, warmUsers, "warm up")
 	waitFor(t, "the warm-up turns", time.Minute, func() bool { return bot.handler.count() == warmUsers })
 
 	idle := readMemory()
+	writeProfiles(t, "idle-")
 	f.inject(t, warmUsers, warmUsers+n, "question")
-	waitFor(t, "the first text of every stream", holdFor*3/4, func() bool { return f.shown(t, warmUsers, warmUsers+n) == n })
+	shown := 0
+	t.Cleanup(func() {
+		if shown < n {
+			t.Logf("%d of %d streams showed their first text", shown, n)
+			bot.logs.report(t)
+		}
+	})
+	waitFor(t, "the first text of every stream", holdFor*3/4, func() bool {
+		shown = f.shown(t, warmUsers, warmUsers+n)
+		return shown == n
+	})
 	active := readMemory()
+	writeProfiles(t, "")
 	if active.goroutines < idle.goroutines+n {
 		t.Fatalf("%d goroutines with %d streams in flight: streams ended before the reading", active.goroutines, n)
 	}
@@ -70,19 +93,68 @@ func TestLoadMemoryPerStream(t *testing.T) {
 	bot.logs.report(t)
 	bot.stop()
 	f.close(t)
+	model.CloseIdleConnections()
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	goleak.VerifyNone(t, leaks)
 }
 
+// profileEnv names a folder where the memory test writes heap and goroutine
+// profiles of the bot with its streams in flight (heap.pprof, goroutine.pprof,
+// goroutine.txt with every goroutine's stack, and heap.dump, runtime/debug's
+// heap dump, whose objects' addresses show the spans they keep in use), and
+// of the idle bot before (idle-heap.pprof…):
+// go tool pprof -diff_base idle-heap.pprof heap.pprof.
+const profileEnv = "CHATBOT_LOAD_PROFILE"
+
+// writeProfiles writes the profiles into $CHATBOT_LOAD_PROFILE, if set, their
+// names starting with prefix.
+func writeProfiles(t *testing.T, prefix string) {
+	t.Helper()
+	dir := os.Getenv(profileEnv)
+	if dir == "" {
+		return
+	}
+	runtime.GC() // the heap profile shows the objects live at the last GC
+	for _, p := range []struct {
+		name, file string
+		debug      int
+	}{{"heap", "heap.pprof", 0}, {"goroutine", "goroutine.pprof", 0}, {"goroutine", "goroutine.txt", 1}} {
+		f, err := os.Create(filepath.Join(dir, prefix+p.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = pprof.Lookup(p.name).WriteTo(f, p.debug)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Create(filepath.Join(dir, prefix+"heap.dump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	debug.WriteHeapDump(f.Fd())
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("profiles written to %s", dir)
+}
+
 // memory is one reading after a full GC.
 type memory struct {
-	heap, stack, rss uint64
-	goroutines       int
+	heap, live, stack, rss uint64
+	goroutines             int
 }
 
 func readMemory() memory {
-	heap, stack := heapAfterGC()
-	return memory{heap: heap, stack: stack, rss: procStatus("VmRSS"), goroutines: runtime.NumGoroutine()}
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memory{heap: ms.HeapInuse, live: ms.HeapAlloc, stack: ms.StackInuse, rss: procStatus("VmRSS"),
+		goroutines: runtime.NumGoroutine()}
 }
 
 // logMemory reports the readings and the cost per stream as table rows.
@@ -94,6 +166,7 @@ func logMemory(t *testing.T, n int, idle, active, after memory) {
 	t.Logf("| | bot idle | %d streams in flight | idle again | per stream |", n)
 	t.Logf("|---|---:|---:|---:|---:|")
 	t.Logf("| HeapInuse | %s | %s | %s | %s |", mib(idle.heap), mib(active.heap), mib(after.heap), per(active.heap, idle.heap))
+	t.Logf("| HeapAlloc (live objects) | %s | %s | %s | %s |", mib(idle.live), mib(active.live), mib(after.live), per(active.live, idle.live))
 	t.Logf("| StackInuse | %s | %s | %s | %s |", mib(idle.stack), mib(active.stack), mib(after.stack), per(active.stack, idle.stack))
 	t.Logf("| heap + stacks | %s | %s | %s | %s |", mib(idle.heap+idle.stack), mib(active.heap+active.stack),
 		mib(after.heap+after.stack), per(active.heap+active.stack, idle.heap+idle.stack))
@@ -121,10 +194,16 @@ func (c *countingHandler) count() int {
 	return len(c.ended)
 }
 
+// http1Env makes the memory test reach the fake model over HTTP/1.1 without
+// TLS; by default it is HTTPS and HTTP/2, as OpenAI and the Worker serve it.
+const http1Env = "CHATBOT_LOAD_HTTP1"
+
 // fakes are the fake Telegram and OpenAI served by a child process, with a
 // control endpoint to inject messages and read what chats show.
 type fakes struct {
 	Telegram, Token, OpenAI, Control string
+	// OpenAICert is the fake model's TLS certificate (DER); none over HTTP/1.1.
+	OpenAICert []byte
 
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -159,6 +238,25 @@ func startFakesProcess(t *testing.T) *fakes {
 	}
 	go io.Copy(io.Discard, stdout) // the child's "PASS"
 	return f
+}
+
+// modelTransport reaches the fake model: over HTTP/2, trusting its
+// certificate, unless it serves plain HTTP/1.1.
+func (f *fakes) modelTransport(t *testing.T) *http.Transport {
+	t.Helper()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if f.OpenAICert == nil {
+		return tr
+	}
+	cert, err := x509.ParseCertificate(f.OpenAICert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+	tr.ForceAttemptHTTP2 = true
+	return tr
 }
 
 // close ends the child process (closing its stdin) and waits for it.
@@ -215,7 +313,11 @@ func TestFakesProcess(t *testing.T) {
 		t.Skip("the child process of TestLoadMemoryPerStream")
 	}
 	tg := telegramtest.NewServer(telegramtest.Options{})
-	ai := openaitest.NewServer()
+	newModel := openaitest.NewTLSServer
+	if os.Getenv(http1Env) != "" {
+		newModel = openaitest.NewServer
+	}
+	ai := newModel()
 	held := strings.Join(answer(0, 150), "")
 	ai.SetHandler(func(r openaitest.Request) openaitest.Reply {
 		if strings.Contains(r.LastUser(), "warm up") {
@@ -224,7 +326,11 @@ func TestFakesProcess(t *testing.T) {
 		return openaitest.Reply{Tokens: []string{held, " The end."}, TokenDelay: holdFor}
 	})
 	control := httptest.NewServer(controlHandler(tg))
-	json.NewEncoder(os.Stdout).Encode(fakes{Telegram: tg.URL, Token: tg.Token, OpenAI: ai.BaseURL(), Control: control.URL})
+	f := fakes{Telegram: tg.URL, Token: tg.Token, OpenAI: ai.BaseURL(), Control: control.URL}
+	if ai.TLS != nil {
+		f.OpenAICert = ai.Certificate().Raw
+	}
+	json.NewEncoder(os.Stdout).Encode(f)
 	io.Copy(io.Discard, os.Stdin)
 	control.Close()
 	tg.Close()

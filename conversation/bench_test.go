@@ -19,7 +19,7 @@ type instantModel struct{}
 
 func (instantModel) Name() string { return "instant" }
 
-func (instantModel) Stream(ctx context.Context, req conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
+func (instantModel) Stream(ctx context.Context, req *conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
 	for _, d := range []string{"Hello", ", this", " is", " an", " instant", " reply."} {
 		out.Text(d)
 	}
@@ -103,7 +103,7 @@ type toolModel struct{}
 
 func (toolModel) Name() string { return "tool-model" }
 
-func (toolModel) Stream(ctx context.Context, req conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
+func (toolModel) Stream(ctx context.Context, req *conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
 	if len(req.Rounds) == 0 {
 		return conversation.Answer{Calls: []conversation.ToolCall{{ID: "c1", Name: "echo", Arguments: `{"text":"hi"}`}}}, nil
 	}

@@ -6,6 +6,15 @@ import "time"
 type Clock interface {
 	Now() time.Time
 	After(d time.Duration) <-chan time.Time
+	// AfterFunc calls f in its own goroutine once d has passed, as
+	// time.AfterFunc does.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a call of Clock.AfterFunc that has not run yet.
+type Timer interface {
+	// Stop cancels the call. It reports false if f has already been started.
+	Stop() bool
 }
 
 // SystemClock is the real clock.
@@ -16,3 +25,6 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // After returns time.After(d).
 func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// AfterFunc returns time.AfterFunc(d, f).
+func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }

@@ -46,7 +46,7 @@ func IsCommand(text string) bool {
 }
 
 // command answers a command at once, without waiting for the chat's running turn.
-func (e *Engine) command(ctx context.Context, req Request, cmd, arg string) error {
+func (e *Engine) command(ctx context.Context, req *Request, cmd, arg string) error {
 	switch cmd {
 	case CommandReset:
 		e.cancelTurn(ctx, req.Chat, errReset)
@@ -63,11 +63,11 @@ func (e *Engine) command(ctx context.Context, req Request, cmd, arg string) erro
 	case CommandUsage:
 		return e.finishNow(ctx, req.Reply, e.usageText(ctx, req.UserID))
 	case CommandModel:
-		return e.modelCommand(ctx, req, arg)
+		return e.modelCommand(ctx, *req, arg)
 	case CommandPersona:
-		return e.personaCommand(ctx, req, arg)
+		return e.personaCommand(ctx, *req, arg)
 	case CommandWeb:
-		return e.webCommand(ctx, req)
+		return e.webCommand(ctx, *req)
 	default:
 		return e.finishNow(ctx, req.Reply, e.HelpText(ctx, req.Chat))
 	}

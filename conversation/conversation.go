@@ -103,9 +103,9 @@ type Source struct {
 
 // Model streams a completion. openai.Client implements it.
 type Model interface {
-	// Stream sends req and calls out.Text with each piece of text as it arrives.
-	// Errors meant for users are *Error values.
-	Stream(ctx context.Context, req ModelRequest, out ModelOutput) (Answer, error)
+	// Stream sends req and calls out.Text with each piece of text as it arrives;
+	// it does not change req. Errors meant for users are *Error values.
+	Stream(ctx context.Context, req *ModelRequest, out ModelOutput) (Answer, error)
 	// Name is the default model, used when a request names none.
 	Name() string
 }

@@ -196,27 +196,27 @@ func New(cfg Config, h History, m Model, tc TokenCounter) *Engine {
 func (e *Engine) Handle(ctx context.Context, req Request) error {
 	cmd, arg, isCmd := parseCommand(req.Text)
 	if isCmd && cmd != CommandImage {
-		return e.command(ctx, req, cmd, arg)
+		return e.command(ctx, &req, cmd, arg)
 	}
-	st, err := e.enter(ctx, req)
+	st, err := e.enter(ctx, &req)
 	if st == nil || err != nil {
 		return err
 	}
 	defer e.leave(req.Chat, st)
-	unlock, err := e.lockChat(ctx, req, st)
+	unlock, err := e.lockChat(ctx, &req, st)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	if isCmd {
-		return e.imageTurn(req, st, arg)
+		return e.imageTurn(&req, st, arg)
 	}
-	return e.turn(req, st)
+	return e.turn(&req, st)
 }
 
 // enter waits for the chat's turn. It returns nil when the request was answered
 // without a turn (busy, closing).
-func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
+func (e *Engine) enter(ctx context.Context, req *Request) (*chatState, error) {
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
@@ -268,7 +268,7 @@ func (e *Engine) enter(ctx context.Context, req Request) (*chatState, error) {
 
 // lockChat takes the chat's turn over all processes, waiting while another
 // process runs one there (its /stop, a shutdown or ctx end the wait).
-func (e *Engine) lockChat(ctx context.Context, req Request, st *chatState) (func(), error) {
+func (e *Engine) lockChat(ctx context.Context, req *Request, st *chatState) (func(), error) {
 	if e.cfg.Locker == nil {
 		return func() {}, nil
 	}
@@ -326,9 +326,7 @@ func (e *Engine) cancelTurn(ctx context.Context, chat ChatID, cause error) bool 
 func (e *Engine) finishNow(ctx context.Context, r Reply, text string) error {
 	ctx, cancel := e.deliveryContext(ctx)
 	defer cancel()
-	p := newPacer(r, time.Second, e.cfg.Clock, e.log)
-	go p.run(ctx)
-	return p.Finish(text)
+	return newPacer(ctx, r, time.Second, e.cfg.Clock, e.log, nil).Finish(text)
 }
 
 // Shutdown stops taking messages, lets running turns finish until ctx ends, then

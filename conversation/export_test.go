@@ -3,17 +3,36 @@ package conversation
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
 
-// Pacer exposes the pacer to the external tests.
-type Pacer = pacer
+// Pacer exposes the pacer to the external tests, with Set to change its text.
+type Pacer struct {
+	*pacer
+	mu     sync.Mutex
+	latest string
+}
 
-// NewPacerForTest starts a pacer for r on clock c.
+// NewPacerForTest returns a pacer for r on clock c.
 func NewPacerForTest(ctx context.Context, r Reply, every time.Duration, c Clock) *Pacer {
-	p := newPacer(r, every, c, slog.New(slog.DiscardHandler))
-	go p.run(ctx)
+	p := &Pacer{}
+	p.pacer = newPacer(ctx, r, every, c, slog.New(slog.DiscardHandler), p)
 	return p
+}
+
+// Set makes text the text to show.
+func (p *Pacer) Set(text string) {
+	p.mu.Lock()
+	p.latest = text
+	p.mu.Unlock()
+	p.Changed()
+}
+
+func (p *Pacer) compose() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.latest
 }
 
 // Waiting reports whether a message waits for chat's running turn.

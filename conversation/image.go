@@ -25,7 +25,7 @@ func (w withImage) Finish(ctx context.Context, caption string) error {
 // imageTurn answers /image PROMPT: it draws the picture and posts it, counts it
 // against the user's daily pictures, and records in the history that a picture
 // was made and from what prompt. The chat is already reserved.
-func (e *Engine) imageTurn(req Request, st *chatState, prompt string) error {
+func (e *Engine) imageTurn(req *Request, st *chatState, prompt string) error {
 	start := time.Now()
 	stats := TurnStats{Chat: req.Chat, UserID: req.UserID, Model: "image", Outcome: OutcomeRefused}
 	ctx, cancel := context.WithTimeoutCause(st.ctx, e.cfg.TurnTimeout, errTurnTimeout)
@@ -35,7 +35,7 @@ func (e *Engine) imageTurn(req Request, st *chatState, prompt string) error {
 	done := func(r Reply, text string) error {
 		err := e.finishNow(deliverCtx, r, text)
 		stats.Duration = time.Since(start)
-		e.turnDone(req, stats, "")
+		e.turnDone(*req, stats, "")
 		return err
 	}
 	poster, canPost := req.Reply.(ImageReply)

@@ -174,27 +174,16 @@ func (l *limiter) state() (limit, inFlight int) {
 }
 
 // firstTokenTimer measures a model call's time to its first token on the
-// engine's clock.
+// engine's clock; the call's output callbacks tell it of each token.
 type firstTokenTimer struct {
 	clock Clock
 	start time.Time
 	first time.Duration // 0 until the first token
 }
 
-func (e *Engine) firstToken() *firstTokenTimer {
-	return &firstTokenTimer{clock: e.cfg.Clock, start: e.cfg.Clock.Now()}
-}
-
-// watch returns out with its callbacks noting the first piece of text or
-// reasoning.
-func (t *firstTokenTimer) watch(out ModelOutput) ModelOutput {
-	if text := out.Text; text != nil {
-		out.Text = func(d string) { t.seen(); text(d) }
-	}
-	if reasoning := out.Reasoning; reasoning != nil {
-		out.Reasoning = func(d string) { t.seen(); reasoning(d) }
-	}
-	return out
+// begin starts measuring a call.
+func (t *firstTokenTimer) begin(c Clock) {
+	*t = firstTokenTimer{clock: c, start: c.Now()}
 }
 
 // seen notes a token; the first one sets the time.

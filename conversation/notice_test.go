@@ -35,14 +35,15 @@ func hold(h *harness, n int) {
 }
 
 // busy makes chat's next message wait behind a running turn, and returns once it
-// waits.
-func busy(t *testing.T, h *harness, chat string) {
+// waits, with what gets the waiting message's Handle error.
+func busy(t *testing.T, h *harness, chat string) chan error {
 	t.Helper()
 	before := len(h.fake.Requests())
 	h.start(chat, "one")
 	waitFor(t, func() bool { return len(h.fake.Requests()) > before })
-	h.start(chat, "two")
+	_, second := h.start(chat, "two")
 	waitFor(t, func() bool { return h.engine.Waiting(conversation.ChatID(chat)) })
+	return second
 }
 
 // sendBusy sends n messages to a busy chat and returns how many were answered
@@ -95,7 +96,7 @@ func TestOneBusyNoticePerRunningTurn(t *testing.T) {
 func TestBusyNoticeIsOneAttempt(t *testing.T) {
 	h := newHarness(t, conversation.Config{})
 	hold(h, 1)
-	busy(t, h, "c1")
+	second := busy(t, h, "c1")
 	limited := &conversation.RetryAfterError{After: time.Second, Err: errors.New("429")}
 
 	r := &noticeReply{Reply: conversationtest.NewReply(), err: limited}
@@ -107,6 +108,11 @@ func TestBusyNoticeIsOneAttempt(t *testing.T) {
 	}
 
 	h.say(t, "c1", "/stop")
+	select { // the waiting message's turn runs and ends: the chat is idle again
+	case <-second:
+	case <-time.After(wait):
+		t.Fatal("the waiting message's turn did not end")
+	}
 	hold(h, 1)
 	busy(t, h, "c1")
 	plain := conversationtest.NewReply(limited) // the first Finish is refused

@@ -3,7 +3,9 @@ package conversation_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +180,38 @@ func TestPacerRetriesADeferredTextWithoutNewTokens(t *testing.T) {
 	calls := waitCalls(t, r, 2)
 	if calls[1].Final || calls[1].Text != "the first words" {
 		t.Errorf("second call %+v, want the deferred text shown without waiting for more", calls[1])
+	}
+}
+
+// pacerGoroutines counts the goroutines running the pacer's code.
+func pacerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "conversation.(*pacer)")
+}
+
+func TestPacerHasNoGoroutineWhileItWaits(t *testing.T) {
+	clock := conversationtest.NewClock()
+	r := conversationtest.NewReply()
+	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
+	p.Set("first")
+	waitCalls(t, r, 1)
+	p.Set("first words")
+	if !clock.WaitForWaiters(1, wait) {
+		t.Fatal("no send armed for the next slot")
+	}
+	if n := pacerGoroutines(); n != 0 {
+		t.Errorf("%d goroutines in the pacer while it waits for its next slot, want 0", n)
+	}
+	clock.Advance(time.Second)
+	waitCalls(t, r, 2)
+	if err := p.Finish("first words"); err != nil { // shown already: goes at once
+		t.Fatal(err)
+	}
+	if got := texts(r.Calls()); !slices.Equal(got, []string{"first", "first words", "first words"}) {
+		t.Errorf("calls %q", got)
+	}
+	if n := pacerGoroutines(); n != 0 {
+		t.Errorf("%d goroutines in the pacer after Finish, want 0", n)
 	}
 }

@@ -17,30 +17,47 @@ var errToolTimeout = errors.New("tool call timed out")
 
 // converse calls the model and, while it asks for tools, runs them and calls it
 // again with their results: at most MaxToolRounds rounds, after which the model
-// must answer. ran lists the tools that ran, in order.
-func (e *Engine) converse(ctx context.Context, req Request, mreq ModelRequest, out ModelOutput, status func(line string)) (answer Answer, ran []string, err error) {
-	mreq.Tools = e.offeredTools(ctx, req)
+// must answer. It leaves the last answer (with the usage of all rounds) and its
+// error in t, and the tools that ran, in order, in t.ran.
+func (t *turnRun) converse() {
+	e, ctx := t.e, t.ctx
+	mreq := t.modelRequest()
 	var usage Usage
 	for round := 0; ; round++ {
 		mreq.NoMoreCalls = round == e.cfg.MaxToolRounds
-		answer, err = e.callModel(ctx, mreq, out)
-		usage.PromptTokens += answer.Usage.PromptTokens
-		usage.CompletionTokens += answer.Usage.CompletionTokens
-		answer.Usage = usage
-		if err != nil || len(answer.Calls) == 0 || len(mreq.Tools) == 0 || mreq.NoMoreCalls {
-			return answer, ran, err
+		t.err = e.callModel(ctx, mreq, t.out, &t.ft, &t.answer)
+		usage.PromptTokens += t.answer.Usage.PromptTokens
+		usage.CompletionTokens += t.answer.Usage.CompletionTokens
+		t.answer.Usage = usage
+		if t.err != nil || len(t.answer.Calls) == 0 || len(mreq.Tools) == 0 || mreq.NoMoreCalls {
+			return
 		}
-		for _, c := range answer.Calls {
-			ran = append(ran, c.Name)
-		}
-		results := e.runTools(ctx, answer.Calls, status)
-		mreq.Rounds = append(mreq.Rounds, ToolRound{Calls: answer.Calls, Results: results})
+		t.runRound(mreq)
 	}
+}
+
+// runRound runs the tools the model asked for and adds them, with their
+// results, to its next request.
+func (t *turnRun) runRound(mreq *ModelRequest) {
+	calls := t.answer.Calls
+	for _, c := range calls {
+		t.ran = append(t.ran, c.Name)
+	}
+	results := t.e.runTools(t.ctx, calls, t.status)
+	mreq.Rounds = append(mreq.Rounds, ToolRound{Calls: calls, Results: results})
+}
+
+// modelRequest is the turn's first request to the model. (On the heap, out of
+// converse's frame: see turn.)
+func (t *turnRun) modelRequest() *ModelRequest {
+	t.mreq = ModelRequest{Model: t.setup.model, Instructions: t.setup.instructions, Messages: t.msgs,
+		Tools: t.e.offeredTools(t.ctx, &t.req)}
+	return &t.mreq
 }
 
 // offeredTools are the tools for this request: none in groups and channels
 // unless ToolsInGroups, none when listing them fails.
-func (e *Engine) offeredTools(ctx context.Context, req Request) []Tool {
+func (e *Engine) offeredTools(ctx context.Context, req *Request) []Tool {
 	if e.cfg.Tools == nil || (!req.Private && !e.cfg.ToolsInGroups) {
 		return nil
 	}

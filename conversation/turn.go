@@ -20,138 +20,154 @@ var errTurnTimeout = errors.New("turn time limit reached")
 
 // turn runs one model turn for req; the chat is already reserved. Model errors are
 // answered and logged here; the error returned is about delivering or storing.
-func (e *Engine) turn(req Request, st *chatState) error {
-	start := time.Now()
-	stats := TurnStats{Chat: req.Chat, UserID: req.UserID, Outcome: OutcomeRefused}
-	ctx, cancelTimeout := context.WithTimeoutCause(st.ctx, e.cfg.TurnTimeout, errTurnTimeout)
-	defer cancelTimeout()
-
+//
+// The goroutine that runs a turn waits on the model's stream for most of the
+// turn, so the functions on its stack by then (this one, converse, callModel
+// and the model's own) keep small frames and leave the rest to turnRun: a
+// goroutine's stack shrinks to half at a GC only while under a quarter of it
+// is in use. For the same reason of memory per reply, the turn adds no
+// contexts of its own: TurnTimeout cancels the chat's turn context with
+// errTurnTimeout, and the pacer writes on the engine's delivery context (it
+// has no write in flight once Finish returns).
+func (e *Engine) turn(req *Request, st *chatState) error {
+	cancel := st.cancel
+	timeout := time.AfterFunc(e.cfg.TurnTimeout, func() { cancel(errTurnTimeout) })
+	defer timeout.Stop()
 	// Writing to the platform goes on after /stop, /reset, a model error or the
 	// shutdown's grace have cancelled the turn, so that the final text is always
 	// delivered; the store is written without a deadline (local and quick).
-	deliverCtx, stopDelivery := context.WithCancel(e.delivery)
-	defer stopDelivery()
-	storeCtx := context.WithoutCancel(ctx)
-	p := newPacer(req.Reply, req.UpdateEvery, e.cfg.Clock, e.log)
-	go p.run(deliverCtx)
-	finish := func(final, reply string) error {
-		err := p.Finish(final)
-		stats.Duration = time.Since(start)
-		e.turnDone(req, stats, reply)
-		return err
+	t := e.newTurn(st.ctx, e.delivery, req)
+	if text, refused := t.prepare(); refused {
+		return t.finish(text, "")
 	}
+	e.markPending(t.storeCtx(), req.Chat, true)
+	defer e.markPending(t.storeCtx(), req.Chat, false)
+	if t.transcript != "" {
+		t.sh.setTranscript(t.transcript)
+		t.p.Changed()
+	}
+	t.converse()
+	return t.conclude()
+}
 
-	if text, over := e.overLimit(ctx, req.UserID); over {
-		return finish(text, "")
-	}
-	setup, err := e.setup(ctx, req.Chat)
-	if err != nil {
-		stats.Err = err
-		return finish(UserText(err), "")
-	}
-	stats.Model = setup.model
-	user, transcript, err := e.userMessage(ctx, req)
-	if err != nil {
-		stats.Err = err
-		return finish(UserText(err), "")
-	}
-	user.Time = time.Now().UTC()
-	msgs, err := e.buildContext(ctx, req.Chat, setup.instructions, &user)
-	if err != nil {
-		stats.Err = err
-		return finish(quoteTranscript(transcript, UserText(err)), "")
-	}
+// turnRun is one model turn in flight: what the steps of turn share.
+type turnRun struct {
+	e          *Engine
+	req        Request
+	start      time.Time
+	stats      TurnStats
+	ctx        context.Context // ended by /stop, /reset, TurnTimeout and the shutdown
+	p          pacer
+	sh         shown
+	setup      chatSetup
+	user       Message
+	transcript string
+	msgs       []Message
+	out        ModelOutput
+	ft         firstTokenTimer // of the model call in flight
+	mreq       ModelRequest
+	// What the model said.
+	answer Answer
+	ran    []string
+	err    error
+}
 
-	e.markPending(storeCtx, req.Chat, true)
-	defer e.markPending(storeCtx, req.Chat, false)
-	sh := &shown{transcript: transcript, showCalls: e.cfg.ShowToolCalls}
-	if transcript != "" {
-		p.Set(sh.compose(""))
+func (e *Engine) newTurn(ctx, deliverCtx context.Context, req *Request) *turnRun {
+	t := &turnRun{e: e, req: *req, start: time.Now(), ctx: ctx}
+	t.stats = TurnStats{Chat: req.Chat, UserID: req.UserID, Outcome: OutcomeRefused}
+	t.sh.showCalls = e.cfg.ShowToolCalls
+	t.p.init(deliverCtx, req.Reply, req.UpdateEvery, e.cfg.Clock, e.log, &t.sh)
+	t.out = ModelOutput{Text: t.text, Reasoning: t.reasoning}
+	return t
+}
+
+// storeCtx is the context of the turn's writes to the store: they are made
+// without a deadline (local and quick) even after the turn was cancelled.
+func (t *turnRun) storeCtx() context.Context { return context.WithoutCancel(t.ctx) }
+
+// prepare checks the user's limits, reads the chat's settings and builds the
+// context; refused is set with the text to answer when the turn goes no further.
+func (t *turnRun) prepare() (text string, refused bool) {
+	e, ctx := t.e, t.ctx
+	if text, over := e.overLimit(ctx, t.req.UserID); over {
+		return text, true
 	}
-	mreq := ModelRequest{Model: setup.model, Instructions: setup.instructions, Messages: msgs}
-	answer, ran, err := e.converse(ctx, req, mreq, ModelOutput{
-		Text: func(delta string) {
-			if stats.FirstToken == 0 {
-				stats.FirstToken = time.Since(start)
-			}
-			sh.text.WriteString(delta)
-			p.Set(sh.compose(sh.text.String()))
-		},
-		Reasoning: func(delta string) {
-			sh.summary.WriteString(delta)
-			p.Set(sh.compose(sh.text.String()))
-		},
-	}, func(status string) {
-		sh.setStatus(status)
-		p.Set(sh.compose(sh.text.String()))
-	})
-	reply := sh.text.String()
+	var err error
+	if t.setup, err = e.setup(ctx, t.req.Chat); err != nil {
+		t.stats.Err = err
+		return UserText(err), true
+	}
+	t.stats.Model = t.setup.model
+	if t.user, t.transcript, err = e.userMessage(ctx, t.req); err != nil {
+		t.stats.Err = err
+		return UserText(err), true
+	}
+	t.user.Time = time.Now().UTC()
+	if t.msgs, err = e.buildContext(ctx, t.req.Chat, t.setup.instructions, &t.user); err != nil {
+		t.stats.Err = err
+		return quoteTranscript(t.transcript, UserText(err)), true
+	}
+	return "", false
+}
+
+func (t *turnRun) text(delta string) {
+	t.ft.seen()
+	if t.stats.FirstToken == 0 {
+		t.stats.FirstToken = time.Since(t.start)
+	}
+	t.sh.addText(delta)
+	t.p.Changed()
+}
+
+func (t *turnRun) reasoning(delta string) {
+	t.ft.seen()
+	t.sh.addSummary(delta)
+	t.p.Changed()
+}
+
+func (t *turnRun) status(line string) {
+	t.sh.setStatus(line)
+	t.p.Changed()
+}
+
+// conclude counts the usage, stores the exchange and delivers the final text.
+func (t *turnRun) conclude() error {
+	e, req, err := t.e, &t.req, t.err
+	reply := t.sh.answer()
 	if err == nil {
-		reply += sourcesText(answer.Sources)
+		reply += sourcesText(t.answer.Sources)
 	}
-	stats.Usage, stats.Err = e.spent(answer.Usage, setup.instructions, msgs, reply), err
-	e.addUsage(storeCtx, req.UserID, stats.Usage)
-	final, keep, outcome := e.outcome(ctx, reply, err)
-	stats.Outcome = outcome
+	t.stats.Usage, t.stats.Err = e.spent(t.answer.Usage, t.setup.instructions, t.msgs, reply), err
+	e.addUsage(t.storeCtx(), req.UserID, t.stats.Usage)
+	final, keep, outcome := e.outcome(t.ctx, reply, err)
+	t.stats.Outcome = outcome
 	if outcome == OutcomeStopped || outcome == OutcomeReset {
-		stats.Err = nil // the user asked for it: not a model error
+		t.stats.Err = nil // the user asked for it: not a model error
 	}
 	// Stored before the final text goes out, so that this text can say when
 	// the exchange could not be saved (a full disk, a damaged store).
 	var storeErr error
 	if keep != "" {
-		stored := Message{Role: RoleAssistant, Content: keep + toolsNote(ran), Time: time.Now().UTC()}
+		stored := Message{Role: RoleAssistant, Content: keep + toolsNote(t.ran), Time: time.Now().UTC()}
 		stored.Tokens = e.count(stored)
-		if err := e.history.AppendTurn(storeCtx, req.Chat, user, stored); err != nil {
+		if err := e.history.AppendTurn(t.storeCtx(), req.Chat, t.user, stored); err != nil {
 			storeErr = fmt.Errorf("store turn: %w", err)
 			final += notSavedNote
 		}
 	}
-	return errors.Join(storeErr, finish(sh.compose(final), reply))
+	return errors.Join(storeErr, t.finish(t.sh.composeWith(final), reply))
+}
+
+// finish delivers the final text and reports the turn.
+func (t *turnRun) finish(final, reply string) error {
+	err := t.p.Finish(final)
+	t.stats.Duration = time.Since(t.start)
+	t.e.turnDone(t.req, t.stats, reply)
+	return err
 }
 
 // notSavedNote ends a reply whose exchange the store could not save.
 const notSavedNote = "\n\n⚠️ I could not save this exchange, so I will not remember it."
-
-// shown is what a reply shows while it streams: the reasoning summary, the
-// voice transcript, the answer so far and the line of the tools running now.
-// The model's callbacks and the tool loop use it from the turn's goroutine.
-type shown struct {
-	text, summary strings.Builder
-	transcript    string
-	status        string
-	showCalls     bool // tool lines stay in the text
-}
-
-// compose is the whole text to show with answer as the answer so far.
-func (s *shown) compose(answer string) string {
-	if s.status != "" {
-		answer = strings.TrimRight(answer, "\n")
-		if answer != "" {
-			answer += "\n\n"
-		}
-		answer += s.status
-	}
-	return composeReasoning(s.summary.String(), quoteTranscript(s.transcript, answer))
-}
-
-// setStatus shows the tools running now ("" when they are done). Text the
-// model wrote before the calls ends its paragraph there; with showCalls the
-// tools' names stay in the answer instead of a passing status.
-func (s *shown) setStatus(status string) {
-	if status != "" && s.text.Len() > 0 && !strings.HasSuffix(s.text.String(), "\n\n") {
-		s.text.WriteString("\n\n")
-	}
-	if !s.showCalls {
-		s.status = status
-		return
-	}
-	for _, line := range strings.Split(status, "\n") {
-		if line != "" {
-			s.text.WriteString("_" + strings.TrimSuffix(line, "…") + "_\n\n")
-		}
-	}
-}
 
 // outcome decides the final text a user sees and the reply text to store ("" =
 // store nothing), from what the model streamed and how the turn ended.
@@ -185,18 +201,19 @@ func (e *Engine) outcome(ctx context.Context, reply string, err error) (final, k
 	return reply + "\n\n⚠️ " + UserText(err), "", o
 }
 
-// callModel streams one completion within the engine's adaptive bound on
-// concurrent calls, which learns from its time to first token and its error.
-func (e *Engine) callModel(ctx context.Context, req ModelRequest, out ModelOutput) (Answer, error) {
+// callModel streams one completion into answer within the engine's adaptive
+// bound on concurrent calls, which learns from its time to first token (ft,
+// which out's callbacks tell of each token) and its error.
+func (e *Engine) callModel(ctx context.Context, req *ModelRequest, out ModelOutput, ft *firstTokenTimer, answer *Answer) error {
 	p, err := e.calls.acquire(ctx)
 	if err != nil {
-		return Answer{}, err
+		*answer = Answer{}
+		return err
 	}
-	ft := e.firstToken()
-	out = ft.watch(out)
-	answer, err := e.model.Stream(ctx, req, out)
+	ft.begin(e.cfg.Clock)
+	*answer, err = e.model.Stream(ctx, req, out)
 	p.release(ft.elapsed(), err)
-	return answer, err
+	return err
 }
 
 // buildContext returns the newest history that fits the token budget beside the

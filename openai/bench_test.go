@@ -27,7 +27,7 @@ func BenchmarkClientTurn(b *testing.B) {
 			out := conversation.ModelOutput{Text: func(string) {}}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.Stream(context.Background(), req, out); err != nil {
+				if _, err := c.Stream(context.Background(), &req, out); err != nil {
 					b.Fatal(err)
 				}
 			}

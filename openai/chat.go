@@ -2,6 +2,8 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
@@ -9,7 +11,7 @@ import (
 )
 
 // openChat starts a Chat Completions stream, for servers without the Responses API.
-func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (modelStream, error) {
+func (c *Client) openChat(ctx context.Context, req *conversation.ModelRequest, retryAfter *time.Duration) (modelStream, error) {
 	msgs := make([]goopenai.ChatCompletionMessage, 0, len(req.Messages)+1)
 	if req.Instructions != "" {
 		msgs = append(msgs, goopenai.ChatCompletionMessage{Role: string(conversation.RoleSystem), Content: req.Instructions})
@@ -31,7 +33,7 @@ func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (m
 	if req.NoMoreCalls && len(tools) > 0 {
 		choice = "none"
 	}
-	stream, err := c.api.CreateChatCompletionStream(ctx, goopenai.ChatCompletionRequest{
+	r := goopenai.ChatCompletionRequest{
 		Model:           req.Model,
 		Messages:        msgs,
 		Tools:           tools,
@@ -39,11 +41,15 @@ func (c *Client) openChat(ctx context.Context, req conversation.ModelRequest) (m
 		Stream:          true,
 		StreamOptions:   &goopenai.StreamOptions{IncludeUsage: true},
 		ReasoningEffort: c.opt.ReasoningEffort,
-	})
+	}
+	if err := goopenai.NewReasoningValidator().Validate(r); err != nil {
+		return nil, err
+	}
+	body, err := c.openStream(ctx, "/chat/completions", r, retryAfter)
 	if err != nil {
 		return nil, err
 	}
-	return &chatStream{ChatCompletionStream: stream}, nil
+	return &chatStream{sseReader: sseReader{body: body}}, nil
 }
 
 // roundMessages are a turn's tool rounds as Chat Completions messages: the
@@ -93,13 +99,22 @@ func chatMessage(m conversation.Message) (goopenai.ChatCompletionMessage, error)
 // chatStream reads Chat Completions chunks: text and tool-call deltas, a finish
 // reason, then a usage chunk and [DONE].
 type chatStream struct {
-	*goopenai.ChatCompletionStream
+	sseReader
 	calls []conversation.ToolCall // by the deltas' index
 }
 
 func (s *chatStream) read(st *streamState) error {
-	resp, err := s.Recv()
+	data, err := s.next()
 	if err != nil {
+		return err
+	}
+	return s.chunk(st, data)
+}
+
+// chunk takes one chunk in. (Apart from read: see responseStream.event.)
+func (s *chatStream) chunk(st *streamState, data []byte) error {
+	var resp goopenai.ChatCompletionStreamResponse
+	if err := json.Unmarshal(data, &resp); err != nil {
 		return err
 	}
 	if resp.Usage != nil {

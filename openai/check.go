@@ -123,8 +123,8 @@ func (k *Checker) Stream(ctx context.Context, prompt string) (StreamProbe, error
 		rec := &record{start: time.Now()}
 		var text strings.Builder
 		api := k.client.API()
-		_, _, _, err := k.client.streamOnce(context.WithValue(ctx, recordKey{}, rec), api, req,
-			conversation.ModelOutput{Text: func(d string) { text.WriteString(d) }})
+		st := &streamState{out: conversation.ModelOutput{Text: func(d string) { text.WriteString(d) }}}
+		err := k.client.streamOnce(context.WithValue(ctx, recordKey{}, rec), api, &req, st)
 		if err != nil && k.client.fallBack(api, err) {
 			continue
 		}

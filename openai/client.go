@@ -72,8 +72,10 @@ type Options struct {
 
 // Client streams model replies through the proxy. It is safe for concurrent use.
 type Client struct {
-	api *goopenai.Client
-	opt Options
+	api     *goopenai.Client // transcriptions, pictures and the model list
+	http    *http.Client     // the streams
+	streams *streamRequests
+	opt     Options
 	// chatOnly is set once APIAuto finds that the server has no /responses.
 	chatOnly atomic.Bool
 }
@@ -102,12 +104,11 @@ func New(opt Options) *Client {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	wrapped := *hc
-	wrapped.Transport = &retryAfterTransport{next: transportOf(hc)}
 	cfg := goopenai.DefaultConfig(opt.APIKey)
 	cfg.BaseURL = strings.TrimRight(opt.BaseURL, "/")
-	cfg.HTTPClient = &wrapped
-	return &Client{api: goopenai.NewClientWithConfig(cfg), opt: opt}
+	cfg.HTTPClient = hc
+	return &Client{api: goopenai.NewClientWithConfig(cfg), http: hc, opt: opt,
+		streams: newStreamRequests(cfg.BaseURL, opt.APIKey, hc)}
 }
 
 // Name is the default model.
@@ -125,31 +126,56 @@ func (c *Client) API() API {
 // Before the first output it retries 429, 5xx and connection errors with backoff
 // and jitter, honouring Retry-After. Its errors are *conversation.Error values
 // whose text is safe to show; none contains the key.
-func (c *Client) Stream(ctx context.Context, req conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
-	if req.Model == "" {
-		req.Model = c.opt.Model
-	}
+//
+// The caller's goroutine reads the stream, and waits on it most of the time, so
+// the functions on its stack then (this one, streamOnce, a stream's read) keep
+// small frames: see conversation's turn.
+func (c *Client) Stream(ctx context.Context, req *conversation.ModelRequest, out conversation.ModelOutput) (conversation.Answer, error) {
+	req = c.withModel(req)
 	for attempt := 0; ; attempt++ {
 		api := c.API()
-		answer, started, retryAfter, err := c.streamOnce(ctx, api, req, out)
+		st := &streamState{out: out}
+		err := c.streamOnce(ctx, api, req, st)
 		if err == nil {
-			return answer, nil
+			return st.answer, nil
 		}
-		if !started && c.fallBack(api, err) {
+		if !st.started && c.fallBack(api, err) {
 			attempt--
 			continue
 		}
-		wait, retry := c.retryWait(attempt, retryAfter, err)
-		if started || !retry || ctx.Err() != nil {
-			return answer, c.userError(err, req.Model)
+		if st.started || !c.waitToRetry(ctx, attempt, st.retryAfter, err) {
+			return st.answer, c.userError(err, req.Model)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return answer, c.userError(err, req.Model)
-		case <-t.C:
-		}
+	}
+}
+
+// withModel is req, naming the default model if it names none. (Not inlined,
+// so that the copy goes to the heap rather than into Stream's frame.)
+//
+//go:noinline
+func (c *Client) withModel(req *conversation.ModelRequest) *conversation.ModelRequest {
+	if req.Model != "" {
+		return req
+	}
+	named := *req
+	named.Model = c.opt.Model
+	return &named
+}
+
+// waitToRetry waits before the next attempt, if err is worth one; it reports
+// whether to make it.
+func (c *Client) waitToRetry(ctx context.Context, attempt int, retryAfter time.Duration, err error) bool {
+	wait, retry := c.retryWait(attempt, retryAfter, err)
+	if !retry || ctx.Err() != nil {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -167,39 +193,38 @@ func (c *Client) fallBack(api API, err error) bool {
 	return true
 }
 
-// streamOnce makes one call. started reports whether any output reached out.
-func (c *Client) streamOnce(ctx context.Context, api API, req conversation.ModelRequest, out conversation.ModelOutput) (answer conversation.Answer, started bool, retryAfter time.Duration, err error) {
+// streamOnce makes one call, into st.
+func (c *Client) streamOnce(ctx context.Context, api API, req *conversation.ModelRequest, st *streamState) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	hint := &retryHint{}
-	ctx = context.WithValue(ctx, retryHintKey{}, hint)
 	watchdog := time.AfterFunc(c.opt.StallTimeout, func() { cancel(errStalled) })
 	defer watchdog.Stop()
-
-	var stream modelStream
-	if api == APIChat {
-		stream, err = c.openChat(ctx, req)
-	} else {
-		stream, err = c.openResponse(ctx, req)
-	}
+	stream, err := c.open(ctx, api, req, st)
 	if err != nil {
-		return answer, false, hint.get(), causeOf(ctx, err)
+		return causeOf(ctx, err)
 	}
 	defer stream.Close()
-	st := &streamState{out: out}
 	for {
 		err := stream.read(st)
 		switch {
 		case errors.Is(err, io.EOF) && !st.finished:
-			// go-openai also reports a body that ends without [DONE] as io.EOF.
-			return st.answer, st.started, 0, errCut
+			// A body that ends without [DONE] is io.EOF too.
+			return errCut
 		case errors.Is(err, io.EOF):
-			return st.answer, st.started, 0, nil
+			return nil
 		case err != nil:
-			return st.answer, st.started, 0, causeOf(ctx, err)
+			return causeOf(ctx, err)
 		}
 		watchdog.Reset(c.opt.StallTimeout)
 	}
+}
+
+// open starts the call on api; a refusal's Retry-After goes into st.
+func (c *Client) open(ctx context.Context, api API, req *conversation.ModelRequest, st *streamState) (modelStream, error) {
+	if api == APIChat {
+		return c.openChat(ctx, req, &st.retryAfter)
+	}
+	return c.openResponse(ctx, req, &st.retryAfter)
 }
 
 // modelStream is one open stream of either API, read one event at a time.
@@ -211,10 +236,11 @@ type modelStream interface {
 
 // streamState is what a call has received so far.
 type streamState struct {
-	out      conversation.ModelOutput
-	answer   conversation.Answer
-	started  bool // output reached out: no retry from here
-	finished bool // the server said the reply is complete
+	out        conversation.ModelOutput
+	answer     conversation.Answer
+	started    bool          // output reached out: no retry from here
+	finished   bool          // the server said the reply is complete
+	retryAfter time.Duration // the refusal's Retry-After
 }
 
 func (st *streamState) text(delta string) {

@@ -41,7 +41,7 @@ func newFake(t *testing.T) *openaitest.Server {
 func stream(t *testing.T, c *openai.Client, text string) (string, []string, error) {
 	t.Helper()
 	var deltas []string
-	_, err := c.Stream(context.Background(), conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: text}}},
+	_, err := c.Stream(context.Background(), &conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: text}}},
 		conversation.ModelOutput{Text: func(d string) { deltas = append(deltas, d) }})
 	return strings.Join(deltas, ""), deltas, err
 }
@@ -67,7 +67,7 @@ func TestStreamDeliversTokensInOrder(t *testing.T) {
 func TestSpeakerNameGoesIntoText(t *testing.T) {
 	fake := newFake(t)
 	c := newClient(t, fake, openai.Options{})
-	_, err := c.Stream(context.Background(), conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Name: "Ana María", Content: "hola"}}}, conversation.ModelOutput{Text: func(string) {}})
+	_, err := c.Stream(context.Background(), &conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Name: "Ana María", Content: "hola"}}}, conversation.ModelOutput{Text: func(string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestCancelClosesUpstream(t *testing.T) {
 	fake.Enqueue(openaitest.Reply{Tokens: []string{"a", "b", "c"}, TokenDelay: time.Hour})
 	c := newClient(t, fake, openai.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := c.Stream(ctx, conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) { cancel() }})
+	_, err := c.Stream(ctx, &conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) { cancel() }})
 	if err == nil {
 		t.Fatal("want an error after cancel")
 	}
@@ -207,7 +207,7 @@ func TestProxyUnreachable(t *testing.T) {
 	url := fake.BaseURL()
 	fake.Close()
 	c := openai.New(openai.Options{BaseURL: url, APIKey: secretKey, Model: "gpt-5.4-mini", MaxRetries: 1, BackoffBase: time.Millisecond})
-	_, err := c.Stream(context.Background(), conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
+	_, err := c.Stream(context.Background(), &conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
 	if got := openai.KindOf(errors.Unwrap(err)); got != openai.KindUnreachable {
 		t.Fatalf("kind = %s, want unreachable (err %v)", got, err)
 	}
@@ -250,12 +250,41 @@ func TestWrongBaseURLIsNamed(t *testing.T) {
 	defer site.Close()
 	for _, base := range []string{site.URL, site.URL + "/v1"} { // a web page, and a 404 page
 		c := openai.New(openai.Options{BaseURL: base, APIKey: secretKey, Model: "gpt-5.4-mini", BackoffBase: time.Millisecond})
-		_, err := c.Stream(context.Background(), conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
+		_, err := c.Stream(context.Background(), &conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
 		if got := openai.KindOf(err); got != openai.KindBadProxy {
 			t.Errorf("%s: kind %s (err %v), want bad_proxy", base, got, err)
 		}
 		if !strings.Contains(conversation.UserText(err), "openai.base_url") {
 			t.Errorf("%s: user text %q does not name openai.base_url", base, conversation.UserText(err))
+		}
+	}
+}
+
+// protoRecorder notes the protocol of each answer.
+type protoRecorder struct {
+	next   http.RoundTripper
+	protos []string
+}
+
+func (p *protoRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := p.next.RoundTrip(r)
+	if err == nil {
+		p.protos = append(p.protos, resp.Proto)
+	}
+	return resp, err
+}
+
+// Both APIs stream over HTTPS and HTTP/2, as OpenAI and the Worker serve them.
+func TestStreamOverHTTP2(t *testing.T) {
+	fake := openaitest.NewTLSServer()
+	defer fake.Close()
+	for _, api := range []openai.API{openai.APIResponses, openai.APIChat} {
+		rec := &protoRecorder{next: fake.Client().Transport}
+		fake.Enqueue(openaitest.Text("Over HTTP/2 and TLS."))
+		c := newClient(t, fake, openai.Options{API: api, HTTPClient: &http.Client{Transport: rec}})
+		got, _, err := stream(t, c, "hi")
+		if err != nil || got != "Over HTTP/2 and TLS." || len(rec.protos) != 1 || rec.protos[0] != "HTTP/2.0" {
+			t.Errorf("%s: got %q, %v over %q; want the reply over HTTP/2.0", api, got, err, rec.protos)
 		}
 	}
 }

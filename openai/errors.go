@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -197,49 +196,6 @@ func retryable(err error) bool {
 // redact removes the API key from s.
 func (c *Client) redact(s string) string {
 	return conversation.RedactSecret(s, c.opt.APIKey)
-}
-
-// retryHint carries a response's Retry-After from the transport to the retry loop.
-type retryHint struct {
-	mu    sync.Mutex
-	after time.Duration
-}
-
-type retryHintKey struct{}
-
-func (h *retryHint) set(d time.Duration) {
-	h.mu.Lock()
-	h.after = d
-	h.mu.Unlock()
-}
-
-func (h *retryHint) get() time.Duration {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.after
-}
-
-// retryAfterTransport records Retry-After (or retry-after-ms) of error responses in
-// the request context's retryHint, since go-openai does not expose headers of errors.
-type retryAfterTransport struct{ next http.RoundTripper }
-
-func (t *retryAfterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(r)
-	if err == nil && resp.StatusCode < 300 && r.Header.Get("Accept") == "text/event-stream" &&
-		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		resp.Body.Close() // a web page where a stream was asked for: base_url is wrong
-		return nil, errNotAPI
-	}
-	if err == nil && resp.StatusCode < 300 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		resp.Body = newEventLineFilter(resp.Body)
-	}
-	if err != nil || resp.StatusCode < 400 {
-		return resp, err
-	}
-	if h, ok := r.Context().Value(retryHintKey{}).(*retryHint); ok {
-		h.set(parseRetryAfter(resp.Header, time.Now()))
-	}
-	return resp, nil
 }
 
 // parseRetryAfter reads retry-after-ms, then Retry-After in seconds or as a date.

@@ -176,7 +176,7 @@ func FuzzStreamBody(f *testing.F) {
 		c, _ := rawModel(t, openai.Options{MaxRetries: -1, StallTimeout: 2 * time.Second}, rawAnswer{200, eventStream, body})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err := c.Stream(ctx, conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
+		_, err := c.Stream(ctx, &conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
 		if err != nil {
 			checkSafe(t, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
@@ -13,7 +14,7 @@ import (
 
 // openResponse starts a Responses API stream. Nothing is kept at OpenAI: store is
 // always false, and the history goes in input every time.
-func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest) (modelStream, error) {
+func (c *Client) openResponse(ctx context.Context, req *conversation.ModelRequest, retryAfter *time.Duration) (modelStream, error) {
 	input := make([]any, 0, len(req.Messages)+4*len(req.Rounds))
 	for _, m := range req.Messages {
 		input = append(input, goopenai.ResponseInputMessage{Type: "message", Role: string(m.Role), Content: responseContent(m)})
@@ -43,11 +44,11 @@ func (c *Client) openResponse(ctx context.Context, req conversation.ModelRequest
 	if req.NoMoreCalls && len(req.Tools) > 0 {
 		r.ToolChoice = "none"
 	}
-	stream, err := c.api.CreateResponseStream(ctx, r)
+	body, err := c.openStream(ctx, "/responses", r, retryAfter)
 	if err != nil {
 		return nil, err
 	}
-	return &responseStream{ResponseStream: stream}, nil
+	return &responseStream{sseReader: sseReader{body: body}}, nil
 }
 
 // responseContent is a message's content: its text, or with attachments a list
@@ -87,14 +88,24 @@ func roundItems(rounds []conversation.ToolRound) []any {
 // citations, and the completed event with the usage. It has no [DONE]: the
 // stream is whole when response.completed (or .incomplete) came.
 type responseStream struct {
-	*goopenai.ResponseStream
+	sseReader
 	summaryParts int
 	seen         map[string]bool // cited URLs
 }
 
 func (s *responseStream) read(st *streamState) error {
-	ev, err := s.Recv()
+	data, err := s.next()
 	if err != nil {
+		return err
+	}
+	return s.event(st, data)
+}
+
+// event takes one event in. (Apart from read, whose frame stays small while
+// it waits: see Client.Stream.)
+func (s *responseStream) event(st *streamState, data []byte) error {
+	var ev goopenai.ResponseStreamEvent
+	if err := json.Unmarshal(data, &ev); err != nil {
 		return err
 	}
 	switch ev.Type {

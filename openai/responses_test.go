@@ -26,7 +26,7 @@ type call struct {
 func streamReq(t *testing.T, c *openai.Client, req conversation.ModelRequest) call {
 	t.Helper()
 	var text, reasoning strings.Builder
-	answer, err := c.Stream(context.Background(), req, conversation.ModelOutput{
+	answer, err := c.Stream(context.Background(), &req, conversation.ModelOutput{
 		Text:      func(d string) { text.WriteString(d) },
 		Reasoning: func(d string) { reasoning.WriteString(d) },
 	})

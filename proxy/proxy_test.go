@@ -250,7 +250,7 @@ func TestWrongProxyTokenTellsTheOwner(t *testing.T) {
 	fake := newFake(t)
 	engine, model := newEngine(t, startWorker(t, keyInWorker(fake.URL)), "sk-an-openai-key-by-mistake")
 
-	_, err := model.Stream(context.Background(), conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
+	_, err := model.Stream(context.Background(), &conversation.ModelRequest{Messages: []conversation.Message{{Role: conversation.RoleUser, Content: "hi"}}}, conversation.ModelOutput{Text: func(string) {}})
 	if kind := openai.KindOf(err); kind != openai.KindProxyAuth {
 		t.Fatalf("kind %s, want %s: %v", kind, openai.KindProxyAuth, err)
 	}

@@ -55,7 +55,7 @@ func (a *albums) add(m *models.Message, b *Bot) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	al := a.open[m.MediaGroupID]
-	if al == nil || al.in.msg.From.ID != m.From.ID || al.in.msg.Chat.ID != m.Chat.ID {
+	if al == nil || al.in.fromID != m.From.ID || al.in.chatID != m.Chat.ID {
 		return false
 	}
 	if f := fileOf(m); f.what != "" {

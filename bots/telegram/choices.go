@@ -132,9 +132,8 @@ func (b *Bot) press(ctx context.Context, q *models.CallbackQuery) {
 	b.answerPress(ctx, q.ID, q.Data)
 
 	from := q.From
-	msg := *m
-	msg.From = &from // the command is the presser's
-	in := incoming{msg: &msg, private: m.Chat.Type == models.ChatTypePrivate, text: q.Data}
+	in := incoming{chatID: m.Chat.ID, fromID: from.ID, msgID: m.ID, // the command is the presser's
+		private: m.Chat.Type == models.ChatTypePrivate, text: q.Data}
 	in.chat, in.thread = chatOf(m)
 	if !in.private {
 		in.userName = displayName(&from)
@@ -142,7 +141,7 @@ func (b *Bot) press(ctx context.Context, q *models.CallbackQuery) {
 	// Presses in a chat run one at a time, so that the menu ends up showing the
 	// last one's outcome.
 	defer b.presses.lock(in.chat)()
-	if err := b.answer(ctx, in, turn{}); errors.Is(err, conversation.ErrClosed) {
+	if err := b.answer(ctx, &in, nil); errors.Is(err, conversation.ErrClosed) {
 		return
 	}
 	b.refreshMenu(ctx, in, m.ID)
@@ -165,8 +164,8 @@ var menus = []string{conversation.CommandModel, conversation.CommandPersona}
 // other command, or when the engine answers without choices, the message just
 // loses its buttons.
 func (b *Bot) refreshMenu(ctx context.Context, in incoming, menuID int) {
-	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private, limit: maxMessageLen,
-		stopTyping: func() {}, started: func() {}, msgs: []*sent{{id: menuID}}, editOnly: true}
+	r := &reply{b: b, chatID: in.chatID, thread: in.thread, group: !in.private, limit: maxMessageLen,
+		msgs: []*sent{{id: menuID}}, editOnly: true}
 	word, arg, _ := strings.Cut(strings.TrimSpace(in.text), " ")
 	menu, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(word, "/")), "@")
 	if strings.TrimSpace(arg) == "" || !slices.Contains(menus, menu) {
@@ -177,7 +176,7 @@ func (b *Bot) refreshMenu(ctx context.Context, in incoming, menuID int) {
 	}
 	err := b.handler.Handle(ctx, conversation.Request{
 		Chat:     in.chat,
-		UserID:   fmt.Sprintf("telegram:%d", in.msg.From.ID),
+		UserID:   fmt.Sprintf("telegram:%d", in.fromID),
 		UserName: in.userName,
 		Text:     "/" + menu,
 		Private:  in.private,

@@ -1,6 +1,7 @@
 package telegram_test
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -33,9 +34,12 @@ func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// gatedBody passes a stream until its first text delta event has passed whole,
+// however the client's reads cut it, then holds it until the gate opens.
 type gatedBody struct {
 	io.ReadCloser
 	g    *gate
+	seen []byte // what passed, from the first text delta on
 	read bool
 }
 
@@ -44,7 +48,12 @@ func (b *gatedBody) Read(p []byte) (int, error) {
 		<-b.g.open
 	}
 	n, err := b.ReadCloser.Read(p)
-	b.read = b.read || strings.Contains(string(p[:n]), "response.output_text.delta")
+	b.seen = append(b.seen, p[:n]...)
+	if i := bytes.Index(b.seen, []byte("response.output_text.delta")); i < 0 {
+		b.seen = b.seen[max(0, len(b.seen)-64):] // the mark may straddle two reads
+	} else {
+		b.read = bytes.Contains(b.seen[i:], []byte("\n\n"))
+	}
 	return n, err
 }
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
-	"time"
 	"unicode/utf16"
 
 	"github.com/go-telegram/bot"
@@ -37,8 +35,8 @@ const (
 // Drawing shows "sending a photo…" in the chat, renewed, until the picture or
 // a text is posted. It does not block.
 func (r *reply) Drawing(ctx context.Context) {
-	r.stopTyping()
-	r.stopTyping = r.b.chatAction(ctx, r.chatID, r.thread, models.ChatActionUploadPhoto)
+	r.action.stop()
+	r.action = r.b.chatAction(ctx, r.chatID, r.thread, models.ChatActionUploadPhoto)
 }
 
 // FinishImage posts img as a photo, captioned, in the reply's chat or topic (in
@@ -47,8 +45,8 @@ func (r *reply) Drawing(ctx context.Context) {
 // refuses) goes as a document instead. A *RetryAfterError asks the engine to
 // try again.
 func (r *reply) FinishImage(ctx context.Context, img conversation.Attachment, caption string) error {
-	r.started()
-	r.stopTyping()
+	r.order.started()
+	r.action.stop()
 	if err := r.b.limits.wait(ctx, r.chatID, r.group, true, false); err != nil {
 		return err
 	}
@@ -89,36 +87,4 @@ func clipCaption(s string) string {
 		n += utf16.RuneLen(c)
 	}
 	return b.String() + "…"
-}
-
-// chatAction shows action in the chat ("upload_photo"), renewed every
-// TypingEvery, until the returned stop is called (it may be called more than
-// once) or ctx ends.
-func (b *Bot) chatAction(ctx context.Context, chatID int64, thread int, action models.ChatAction) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(b.opt.TypingEvery)
-		defer tick.Stop()
-		for {
-			_, err := b.api.SendChatAction(ctx, &bot.SendChatActionParams{ChatID: chatID, MessageThreadID: thread,
-				Action: action})
-			if err != nil && ctx.Err() == nil {
-				b.log.Debug("telegram: chat action", "action", action, "chat_id", chatID, "err", b.red.err(err))
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
 }

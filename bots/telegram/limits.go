@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-telegram/bot"
-	"github.com/go-telegram/bot/models"
 	"golang.org/x/time/rate"
 
 	"github.com/chatbot-dev/chatbot/conversation"
@@ -274,36 +272,5 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
-	}
-}
-
-// typing shows "typing" in the chat, renewed every TypingEvery, until the returned
-// stop is called (it may be called more than once).
-func (b *Bot) typing(ctx context.Context, chatID int64, thread int) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(b.opt.TypingEvery)
-		defer tick.Stop()
-		for {
-			_, err := b.api.SendChatAction(ctx, &bot.SendChatActionParams{ChatID: chatID, MessageThreadID: thread,
-				Action: models.ChatActionTyping})
-			if err != nil && ctx.Err() == nil {
-				b.log.Debug("telegram: typing", "chat_id", chatID, "err", b.red.err(err))
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
 	}
 }

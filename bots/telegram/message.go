@@ -15,10 +15,13 @@ import (
 
 // incoming is a message for the bot, as classify reads it.
 type incoming struct {
-	msg     *models.Message
-	chat    conversation.ChatID
-	private bool
-	thread  int // the forum topic, 0 if none
+	// The message's chat, sender and id: the message itself is not kept while
+	// it is answered.
+	chatID, fromID int64
+	msgID          int
+	chat           conversation.ChatID
+	private        bool
+	thread         int // the forum topic, 0 if none
 	// text is what to answer: the message (or a file's caption) without the
 	// bot's mention, commands without "@botname".
 	text string
@@ -56,7 +59,8 @@ func (b *Bot) classify(m *models.Message) (in incoming, ok bool) {
 	if !in.private && !called && !b.repliesToBot(m) && !conversation.IsCommand(text) {
 		return in, false
 	}
-	in.msg, in.text, in.media = m, text, media
+	in.chatID, in.fromID, in.msgID = m.Chat.ID, m.From.ID, m.ID
+	in.text, in.media = text, media
 	if file.what != "" {
 		in.files = []fileRef{file}
 	}
@@ -154,33 +158,38 @@ func (b *Bot) dispatch(ctx context.Context, m *models.Message) {
 	case in.media != "":
 		run = func() { b.notify(ctx, in, cantReadText(in.media)) }
 	case conversation.IsCommand(in.text) && !isTurnCommand(in.text):
-		run = func() { _ = b.answer(ctx, in, turn{}) } // commands are answered at once
+		run = func() { _ = b.answer(ctx, &in, nil) } // commands are answered at once
 	default:
 		t := b.order.join(in.chat)
-		answer := func(in incoming) {
-			defer t.done()
-			if t.wait != nil {
-				<-t.wait
-			}
-			_ = b.answer(ctx, in, t)
-		}
 		if m.MediaGroupID != "" && len(in.files) > 0 && !conversation.IsCommand(in.text) {
 			// The first part of an album: its other parts follow in the next
 			// updates; all are answered as one message, in this one's place.
 			b.handlers.Add(1)
 			b.albums.start(m.MediaGroupID, in, func(in incoming) {
 				defer b.handlers.Done()
-				answer(in)
+				b.answerInTurn(ctx, &in, t)
 			})
 			return
 		}
-		run = func() { answer(in) }
+		run = func() { b.answerInTurn(ctx, &in, t) }
 	}
 	b.handlers.Add(1)
-	go func() {
-		defer b.handlers.Done()
-		run()
-	}()
+	go b.run(run)
+}
+
+// run runs a dispatched message's work; the bot's Close waits for it.
+func (b *Bot) run(work func()) {
+	defer b.handlers.Done()
+	work()
+}
+
+// answerInTurn answers in once its chat's earlier messages are handed over.
+func (b *Bot) answerInTurn(ctx context.Context, in *incoming, t *turn) {
+	defer t.done()
+	if t.wait != nil {
+		<-t.wait
+	}
+	_ = b.answer(ctx, in, t)
 }
 
 // isTurnCommand reports whether text is a command the engine runs as a turn of
@@ -193,85 +202,90 @@ func isTurnCommand(text string) bool {
 }
 
 // answer hands in to the engine and returns when the reply is finished. t is its
-// place in the chat's order (the zero turn for commands, which keep none). A
+// place in the chat's order (nil for commands, which keep none). A
 // message's file is downloaded first (typing shows meanwhile); a file the bot
 // cannot take gets a note instead of the engine's answer. The error, already
 // logged, is the engine's or the note's.
-func (b *Bot) answer(ctx context.Context, in incoming, t turn) error {
+//
+// The goroutine that answers waits on the model's stream for most of a reply,
+// so answer (and what calls it) keeps a small stack frame: see the engine's turn.
+func (b *Bot) answer(ctx context.Context, in *incoming, t *turn) error {
+	r := b.newReply(ctx, in, t != nil)
+	r.order = t
+	defer r.end()
+	req, note, release := b.request(ctx, in, r)
+	defer release() // a file's memory is held until its answer is done
+	if t != nil {
+		t.entering()
+	}
+	var err error
+	if note != "" {
+		err = b.finishNote(ctx, r, note)
+	} else {
+		err = b.handler.Handle(ctx, *req)
+	}
+	if t != nil {
+		t.done()
+	}
+	b.answered(in, note != "", err)
+	return err
+}
+
+// request is the engine's request for in, answered in r; note is set instead
+// when a file of in cannot be taken, to answer with. release lets the files'
+// memory go.
+func (b *Bot) request(ctx context.Context, in *incoming, r *reply) (req *conversation.Request, note string, release func()) {
 	every := b.opt.EditEvery
 	if !in.private {
 		every = b.opt.GroupEditEvery
 	}
-	r := b.newReply(ctx, in, t.started != nil)
-	if t.started != nil {
-		r.started = t.started
-	}
-	defer func() {
-		r.stopTyping() // Drawing may have replaced it
-		r.endDraft()
-	}()
-	req := conversation.Request{
+	req = &conversation.Request{
 		Chat:        in.chat,
-		UserID:      fmt.Sprintf("telegram:%d", in.msg.From.ID),
+		UserID:      fmt.Sprintf("telegram:%d", in.fromID),
 		UserName:    in.userName,
 		Text:        in.text,
 		Private:     in.private,
 		Reply:       r,
 		UpdateEvery: every,
 	}
-	var err error
-	if len(in.files) > 0 && !conversation.IsCommand(in.text) {
-		atts, note, release := b.fetch(ctx, in.files)
-		defer release() // the file's memory is held until its answer is done
-		if note != "" {
-			if t.entering != nil {
-				t.entering()
-			}
-			err = b.finishNote(ctx, r, note)
-			if t.done != nil {
-				t.done()
-			}
-			if err != nil {
-				b.log.Warn("telegram: file note", "chat", in.chat, "err", b.red.err(err))
-			}
-			return err
-		}
-		req.Files = atts
+	if len(in.files) == 0 || conversation.IsCommand(in.text) {
+		return req, "", func() {}
 	}
-	if t.entering != nil {
-		t.entering()
-	}
-	err = b.handler.Handle(ctx, req)
-	if t.done != nil {
-		t.done()
-	}
+	req.Files, note, release = b.fetch(ctx, in.files)
+	return req, note, release
+}
+
+// answered logs how the answer to in (a note about its file, or the engine's)
+// ended.
+func (b *Bot) answered(in *incoming, noted bool, err error) {
 	switch {
+	case noted && err != nil:
+		b.log.Warn("telegram: file note", "chat", in.chat, "err", b.red.err(err))
+	case noted:
 	case errors.Is(err, conversation.ErrClosed):
 		b.log.Info("telegram: message arrived during shutdown", "chat", in.chat)
 	case err != nil:
 		b.log.Warn("telegram: answer", "chat", in.chat, "err", b.red.err(err))
 	}
-	return err
 }
 
 // deny tells a stranger their id and where the owner adds it, once a minute at most
 // per user and chat, at best (a note the budget has no room for is dropped); the
 // model is never called for them.
 func (b *Bot) deny(ctx context.Context, in incoming) {
-	m := in.msg
-	b.log.Info("telegram: refused", "user_id", m.From.ID, "chat_id", m.Chat.ID)
-	key := fmt.Sprintf("%d:%d", m.Chat.ID, m.From.ID)
+	b.log.Info("telegram: refused", "user_id", in.fromID, "chat_id", in.chatID)
+	key := fmt.Sprintf("%d:%d", in.chatID, in.fromID)
 	if !b.denials.allow(key) {
 		return
 	}
 	text := fmt.Sprintf("Sorry, this bot is private.\n\nYour Telegram user id is <code>%d</code>. "+
 		"To let you in, the owner adds it to <code>telegram.allowed_user_ids</code> in the bot's config.yaml "+
-		"and restarts the bot.", m.From.ID)
+		"and restarts the bot.", in.fromID)
 	if !in.private {
 		text = fmt.Sprintf("Sorry, this bot is not enabled in this chat.\n\nYour user id is <code>%d</code> and "+
 			"this chat's id is <code>%d</code>. The owner can add the chat id to <code>telegram.allowed_chat_ids</code> "+
 			"(everyone here may use the bot) or your user id to <code>telegram.allowed_user_ids</code> "+
-			"in the bot's config.yaml.", m.From.ID, m.Chat.ID)
+			"in the bot's config.yaml.", in.fromID, in.chatID)
 	}
 	if !b.notify(ctx, in, text) {
 		b.denials.forget(key) // dropped for want of budget: their next message may get it

@@ -103,7 +103,7 @@ func TestClassify(t *testing.T) {
 			if !ok {
 				return
 			}
-			got.msg, got.private = nil, false
+			got.chatID, got.fromID, got.msgID, got.private = 0, 0, 0, false
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}

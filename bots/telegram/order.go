@@ -20,31 +20,33 @@ type chatOrder struct {
 
 // chatQueue is a chat's messages between dispatch and the end of Handle.
 type chatQueue struct {
-	last        *ticket
+	last        *turn
 	outstanding int
-}
-
-// ticket is one message's place in its chat's order.
-type ticket struct {
-	entering chan struct{} // closed just before the message is handed to the engine
-	started  chan struct{} // closed when the engine first writes to its reply
 }
 
 func newChatOrder() *chatOrder {
 	return &chatOrder{chats: make(map[conversation.ChatID]*chatQueue)}
 }
 
-// turn is what join gives a message: wait before handing it over, call entering
-// just before Handle, started at the first write to its reply, done after Handle.
+// turn is a message's place in its chat's order: wait before handing it over,
+// call entering just before Handle, started at the first write to its reply,
+// done after Handle. Each may be called more than once. A nil turn keeps no
+// place (commands); started may be called on it.
 type turn struct {
-	wait     <-chan struct{} // nil: nothing to wait for
-	entering func()
-	started  func()
-	done     func()
+	wait <-chan struct{} // nil: nothing to wait for
+
+	o    *chatOrder
+	q    *chatQueue
+	chat conversation.ChatID
+	// Under o.mu. The channels are made for the chat's next message, if it
+	// must wait for them.
+	entered                    chan struct{} // closed just before the message is handed to the engine
+	begun                      chan struct{} // closed when the engine first writes to its reply
+	isEntered, isBegun, isDone bool
 }
 
 // join queues a message of chat.
-func (o *chatOrder) join(chat conversation.ChatID) turn {
+func (o *chatOrder) join(chat conversation.ChatID) *turn {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	q := o.chats[chat]
@@ -52,30 +54,72 @@ func (o *chatOrder) join(chat conversation.ChatID) turn {
 		q = &chatQueue{}
 		o.chats[chat] = q
 	}
-	var t turn
-	switch {
-	case q.last == nil:
+	t := &turn{o: o, q: q, chat: chat}
+	switch prev := q.last; {
+	case prev == nil:
 	case q.outstanding < 2: // the previous one may be the chat's first in the engine
-		t.wait = q.last.started
+		t.wait = signal(&prev.begun, prev.isBegun)
 	default: // the previous one waits behind another: the engine decides
-		t.wait = q.last.entering
+		t.wait = signal(&prev.entered, prev.isEntered)
 	}
-	mine := &ticket{entering: make(chan struct{}), started: make(chan struct{})}
-	q.last = mine
+	q.last = t
 	q.outstanding++
-	var entered, started, done sync.Once
-	t.entering = func() { entered.Do(func() { close(mine.entering) }) }
-	t.started = func() { started.Do(func() { close(mine.started) }) }
-	t.done = func() {
-		t.entering()
-		t.started()
-		done.Do(func() {
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			if q.outstanding--; q.outstanding == 0 && o.chats[chat] == q {
-				delete(o.chats, chat)
-			}
-		})
-	}
 	return t
+}
+
+// signal returns the channel *ch that closes on an event, made now; nil when
+// the event has come already.
+func signal(ch *chan struct{}, came bool) <-chan struct{} {
+	if came {
+		return nil
+	}
+	if *ch == nil {
+		*ch = make(chan struct{})
+	}
+	return *ch
+}
+
+// fire records an event: its channel, if any, closes.
+func fire(ch chan struct{}, came *bool) {
+	if *came {
+		return
+	}
+	*came = true
+	if ch != nil {
+		close(ch)
+	}
+}
+
+func (t *turn) entering() {
+	t.o.mu.Lock()
+	defer t.o.mu.Unlock()
+	t.enteringLocked()
+}
+
+func (t *turn) enteringLocked() { fire(t.entered, &t.isEntered) }
+
+func (t *turn) started() {
+	if t == nil {
+		return
+	}
+	t.o.mu.Lock()
+	defer t.o.mu.Unlock()
+	t.startedLocked()
+}
+
+func (t *turn) startedLocked() { fire(t.begun, &t.isBegun) }
+
+func (t *turn) done() {
+	o := t.o
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t.enteringLocked()
+	t.startedLocked()
+	if t.isDone {
+		return
+	}
+	t.isDone = true
+	if t.q.outstanding--; t.q.outstanding == 0 && o.chats[t.chat] == t.q {
+		delete(o.chats, t.chat)
+	}
 }

@@ -39,9 +39,9 @@ type reply struct {
 	draft  *draft // streaming with sendMessageDraft; nil: edits in place
 	limit  int    // the longest message, as Telegram counts
 
-	stopTyping func()
-	started    func() // called at the first Update or Finish
-	msgs       []*sent
+	action *shownAction // shown until the first text ("typing"); nil if none
+	order  *turn        // its place in the chat's order (started at the first text); nil if none
+	msgs   []*sent
 	// keyboard, when set, goes under the last message of the final text.
 	keyboard *inlineKeyboard
 	// editOnly keeps the reply to the messages it has (a menu being updated):
@@ -49,43 +49,50 @@ type reply struct {
 	editOnly bool
 }
 
-// sent is one message of the reply as it shows now.
+// sent is one message of the reply as it shows now. It keeps fingerprints of
+// its texts, not the texts: a reply in flight holds no copy of what it shows.
 type sent struct {
 	id    int
-	html  string // what was sent with parse_mode HTML
+	html  uint64 // what was sent with parse_mode HTML (Bot.sum; 0: unknown)
 	plain bool   // Telegram refused the HTML: the message shows plain text
-	text  string // the visible text
+	text  uint64 // the visible text (Bot.sum)
 	keys  string // the inline keyboard under it (inlineKeyboard.key)
 }
 
 // newReply starts a reply to in, with "typing" shown until its first text when
 // typing is set.
-func (b *Bot) newReply(ctx context.Context, in incoming, typing bool) *reply {
-	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private, chat: in.chat,
-		limit: maxMessageLen, stopTyping: func() {}, started: func() {}}
+func (b *Bot) newReply(ctx context.Context, in *incoming, typing bool) *reply {
+	r := &reply{b: b, chatID: in.chatID, thread: in.thread, group: !in.private, chat: in.chat,
+		limit: maxMessageLen}
 	if !in.private {
-		r.quote = in.msg.ID
+		r.quote = in.msgID
 	}
 	if b.opt.Drafts && in.private && b.drafts.allowed(r.chatID, b.opt.Clock.Now()) {
 		r.draft = &draft{id: b.draftSeq.Add(1), on: true}
 	}
 	if typing {
-		r.stopTyping = b.typing(ctx, r.chatID, r.thread)
+		r.action = b.typing(ctx, r.chatID, r.thread)
 	}
 	return r
 }
 
+// end stops what the reply runs beside its texts: typing, a draft's refresher.
+func (r *reply) end() {
+	r.action.stop() // Drawing may have replaced it
+	r.endDraft()
+}
+
 // Update shows the reply so far.
 func (r *reply) Update(ctx context.Context, md string) error {
-	r.started()
-	r.stopTyping()
+	r.order.started()
+	r.action.stop()
 	return r.showText(ctx, md, false)
 }
 
 // Finish shows the final reply: every message shows its part of it.
 func (r *reply) Finish(ctx context.Context, md string) error {
-	r.started()
-	r.stopTyping()
+	r.order.started()
+	r.action.stop()
 	return r.showText(ctx, md, true)
 }
 
@@ -132,7 +139,7 @@ func (r *reply) show(ctx context.Context, chunks []rendered, final bool) error {
 
 // put makes message i show c: sends it, or edits it if it shows something else.
 func (r *reply) put(ctx context.Context, i int, c rendered, final bool) error {
-	if i < len(r.msgs) && r.msgs[i].shows(c) || i >= len(r.msgs) && r.editOnly {
+	if i < len(r.msgs) && r.shows(r.msgs[i], c) || i >= len(r.msgs) && r.editOnly {
 		return nil
 	}
 	if err := r.b.limits.wait(ctx, r.chatID, r.group, final, i < len(r.msgs)); err != nil {
@@ -149,14 +156,20 @@ func (r *reply) put(ctx context.Context, i int, c rendered, final bool) error {
 	return nil
 }
 
-func (m *sent) shows(c rendered) bool {
+// shows reports whether m shows c already.
+func (r *reply) shows(m *sent, c rendered) bool {
 	if m.keys != c.keyboard.key() {
 		return false
 	}
 	if m.plain {
-		return m.text == c.plain
+		return m.text == r.b.sum(c.plain)
 	}
-	return m.html == c.html
+	return m.html == r.b.sum(c.html)
+}
+
+// shown records that m shows c now.
+func (r *reply) shown(m *sent, c rendered) {
+	m.html, m.text, m.keys = r.b.sum(c.html), r.b.sum(c.plain), c.keyboard.key()
 }
 
 // send sends c as a new message, as plain text if Telegram cannot parse its HTML.
@@ -181,7 +194,9 @@ func (r *reply) send(ctx context.Context, c rendered, first bool) (*sent, error)
 	if err != nil {
 		return nil, err
 	}
-	return &sent{id: msg.ID, html: c.html, plain: plain, text: c.plain, keys: c.keyboard.key()}, nil
+	m := &sent{id: msg.ID, plain: plain}
+	r.shown(m, c)
+	return m, nil
 }
 
 // edit makes message i show c. "message is not modified" is success; a message the
@@ -205,7 +220,7 @@ func (r *reply) edit(ctx context.Context, i int, c rendered) error {
 	}
 	switch {
 	case err == nil, badRequest(err, descNotModified):
-		m.html, m.text, m.keys = c.html, c.plain, c.keyboard.key()
+		r.shown(m, c)
 		return nil
 	case badRequest(err, descEditNotFound) && r.editOnly:
 		return nil
@@ -242,10 +257,9 @@ func noPreview() *models.LinkPreviewOptions {
 // that notes never hold up replies. html may hold <code> tags. It reports whether
 // the note went out.
 func (b *Bot) notify(ctx context.Context, in incoming, html string) bool {
-	r := &reply{b: b, chatID: in.msg.Chat.ID, thread: in.thread, group: !in.private, limit: maxMessageLen,
-		stopTyping: func() {}, started: func() {}}
+	r := &reply{b: b, chatID: in.chatID, thread: in.thread, group: !in.private, limit: maxMessageLen}
 	if !in.private {
-		r.quote = in.msg.ID
+		r.quote = in.msgID
 	}
 	c := rendered{html: html, plain: stdhtml.UnescapeString(codeTags.Replace(html))}
 	if err := r.note(ctx, c); err != nil {
@@ -258,8 +272,8 @@ func (b *Bot) notify(ctx context.Context, in incoming, html string) bool {
 // Notice writes a best-effort note (the engine's busy notice): one attempt, and
 // only if the budgets have room for it now; else a RetryAfterError.
 func (r *reply) Notice(ctx context.Context, md string) error {
-	r.started()
-	r.stopTyping()
+	r.order.started()
+	r.action.stop()
 	chunks := renderChunks(md, r.limit)
 	if len(chunks) == 0 {
 		chunks = plainChunks(md, r.limit)

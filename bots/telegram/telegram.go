@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"net/http"
@@ -233,12 +234,16 @@ type Bot struct {
 	albums       albums
 	drafts       *drafts
 
+	seed      maphash.Seed   // of sum
 	handlers  sync.WaitGroup // running message handlers
 	draftSeq  atomic.Int64
 	webhookUp atomic.Bool // webhook mode: listening and registered with setWebhook
 	polling   atomic.Bool // polling mode: Run polls, or waits to lead the polling
 	leading   atomic.Bool // polling mode: this process polls
 }
+
+// sum is the fingerprint of a text a message shows (64 bits, keyed per process).
+func (b *Bot) sum(text string) uint64 { return maphash.String(b.seed, text) }
 
 // Ready reports whether the bot receives updates: its webhook is listening,
 // or it polls and its last getUpdates did not fail, or another process that
@@ -263,6 +268,7 @@ func New(ctx context.Context, opt Options, h Handler, cursors cursorStore) (*Bot
 	b := &Bot{
 		opt: opt, handler: h, cursors: cursors, log: opt.Logger,
 		red:          redactor{token: opt.Token},
+		seed:         maphash.MakeSeed(),
 		allowedUsers: set(opt.AllowedUserIDs),
 		allowedChats: set(opt.AllowedChatIDs),
 		denials:      newThrottle(time.Minute),

@@ -3,21 +3,29 @@
 package conversationtest
 
 import (
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/chatbot-dev/chatbot/conversation"
 )
 
 // Clock is a conversation.Clock whose time moves only by Advance.
 type Clock struct {
 	mu      sync.Mutex
 	now     time.Time
-	waiters []waiter
+	waiters []*waiter
 	changed chan struct{} // closed and replaced whenever waiters change
 }
 
+var _ conversation.Clock = (*Clock)(nil)
+
+// waiter is a pending After (ch) or AfterFunc (f).
 type waiter struct {
 	at time.Time
 	ch chan time.Time
+	f  func()
+	c  *Clock
 }
 
 // NewClock returns a Clock at a fixed instant.
@@ -41,9 +49,38 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
+	c.waiters = append(c.waiters, &waiter{at: c.now.Add(d), ch: ch})
 	c.notify()
 	return ch
+}
+
+// AfterFunc calls f in its own goroutine once the clock has been advanced by
+// d; at once (still in its own goroutine) when d is not positive.
+func (c *Clock) AfterFunc(d time.Duration, f func()) conversation.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := &waiter{at: c.now.Add(d), f: f, c: c}
+	if d <= 0 {
+		go f()
+		return w
+	}
+	c.waiters = append(c.waiters, w)
+	c.notify()
+	return w
+}
+
+// Stop cancels an AfterFunc that has not fired; it reports whether it did.
+func (w *waiter) Stop() bool {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := slices.Index(c.waiters, w)
+	if i < 0 {
+		return false
+	}
+	c.waiters = slices.Delete(c.waiters, i, i+1)
+	c.notify()
+	return true
 }
 
 // Advance moves the clock by d and fires the timers that are due.
@@ -57,7 +94,11 @@ func (c *Clock) Advance(d time.Duration) {
 			kept = append(kept, w)
 			continue
 		}
-		w.ch <- c.now
+		if w.f != nil {
+			go w.f()
+		} else {
+			w.ch <- c.now
+		}
 	}
 	c.waiters = kept
 	c.notify()

@@ -192,6 +192,25 @@ type Server struct {
 
 // NewServer starts a fake on loopback. Close it when done.
 func NewServer() *Server {
+	s, h := newServer()
+	s.Server = httptest.NewServer(h)
+	return s
+}
+
+// NewTLSServer starts a fake on loopback that speaks HTTPS and HTTP/2, as
+// OpenAI and Cloudflare's Workers do. Its Client (or a transport whose
+// TLSClientConfig trusts Certificate, with ForceAttemptHTTP2) reaches it over
+// HTTP/2. Close it when done.
+func NewTLSServer() *Server {
+	s, h := newServer()
+	s.Server = httptest.NewUnstartedServer(h)
+	s.EnableHTTP2 = true
+	s.StartTLS()
+	return s
+}
+
+// newServer returns a fake without its httptest server, and its handler.
+func newServer() (*Server, http.Handler) {
 	s := &Server{Models: []string{"gpt-5.4-mini"}}
 	s.handler = func(r Request) Reply { return Text("You said: " + r.LastUser()) }
 	mux := http.NewServeMux()
@@ -203,8 +222,7 @@ func NewServer() *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "Unknown request URL: "+r.Method+" "+r.URL.Path)
 	})
-	s.Server = httptest.NewServer(mux)
-	return s
+	return s, mux
 }
 
 // BaseURL is the value for openai.base_url.
