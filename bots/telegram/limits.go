@@ -146,6 +146,27 @@ func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown
 	return nil
 }
 
+// ready returns a RetryAfterError, taking nothing, when a call in chat would
+// have to wait now: an interim update then need not be prepared.
+func (c *chatLimits) ready(chatID int64, group bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if delay := max(tokenWait(c.global, now), tokenWait(c.limiter(chatID, group), now)); delay > 0 {
+		return &conversation.RetryAfterError{After: delay, Err: errBudget}
+	}
+	return nil
+}
+
+// tokenWait is how long l needs to have a call's token from now.
+func tokenWait(l *rate.Limiter, now time.Time) time.Duration {
+	tokens := l.TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / float64(l.Limit()) * float64(time.Second))
+}
+
 // reserve takes one call from the bot's budget and from the chat's, and says
 // how long to wait for it; an interim update that would have to wait takes
 // nothing and gets a RetryAfterError. Reservations and their cancellations are
