@@ -11,10 +11,13 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// Timer is a call of Clock.AfterFunc that has not run yet.
+// Timer is a call of Clock.AfterFunc.
 type Timer interface {
 	// Stop cancels the call. It reports false if f has already been started.
 	Stop() bool
+	// Reset makes f run (again) once d has passed from now, as
+	// time.Timer.Reset does for a timer made by AfterFunc.
+	Reset(d time.Duration) bool
 }
 
 // SystemClock is the real clock.

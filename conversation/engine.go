@@ -165,7 +165,16 @@ type chatState struct {
 	noticed bool                    // a busy notice went out during the running turn
 	ctx     context.Context         // the running turn's context
 	cancel  context.CancelCauseFunc // cancels the running turn
-	done    chan struct{}           // closed when the running turn ends
+	done    chan struct{}           // closed when the running turn ends; made by ended
+}
+
+// ended returns what is closed when the running turn ends, made now if no
+// one waited for it yet (most turns have no waiter); e.mu is held.
+func (st *chatState) ended() <-chan struct{} {
+	if st.done == nil {
+		st.done = make(chan struct{})
+	}
+	return st.done
 }
 
 // New returns an Engine.
@@ -238,7 +247,7 @@ func (e *Engine) enter(ctx context.Context, req *Request) (*chatState, error) {
 			return nil, e.notice(ctx, req.Reply, busyText)
 		}
 		st.waiting = true
-		done := st.done
+		done := st.ended()
 		e.mu.Unlock()
 		select {
 		case <-done:
@@ -259,7 +268,7 @@ func (e *Engine) enter(ctx context.Context, req *Request) (*chatState, error) {
 		}
 	}
 	st.running, st.noticed = true, false
-	st.done = make(chan struct{})
+	st.done = nil
 	st.ctx, st.cancel = context.WithCancelCause(e.base)
 	e.turns.Add(1)
 	e.mu.Unlock()
@@ -295,7 +304,9 @@ func (e *Engine) leave(chat ChatID, st *chatState) {
 	st.running = false
 	st.cancel(nil)
 	st.ctx, st.cancel = nil, nil
-	close(st.done)
+	if st.done != nil {
+		close(st.done)
+	}
 	if !st.waiting {
 		delete(e.chats, chat)
 	}
@@ -313,7 +324,7 @@ func (e *Engine) cancelTurn(ctx context.Context, chat ChatID, cause error) bool 
 		return false
 	}
 	st.cancel(cause)
-	done := st.done
+	done := st.ended()
 	e.mu.Unlock()
 	select {
 	case <-done:

@@ -33,7 +33,8 @@ type pacer struct {
 	mu      sync.Mutex
 	sent    string    // the text the platform shows
 	next    time.Time // earliest time of the next platform call
-	timer   Timer     // the next send, when armed
+	timer   Timer     // the pacer's one timer, made at the first send
+	armed   bool      // timer will call send
 	dirty   bool      // the text changed since the last send composed it
 	sending bool      // a send is composing or in Update
 	final   bool      // Finish has begun: no more updates
@@ -76,17 +77,23 @@ func (p *pacer) Changed() {
 
 // arm schedules a send at the next slot; mu is held.
 func (p *pacer) arm() {
-	if p.final || p.sending || p.timer != nil || p.ctx.Err() != nil {
+	if p.final || p.sending || p.armed || p.ctx.Err() != nil {
 		return
 	}
-	p.timer = p.clock.AfterFunc(p.next.Sub(p.clock.Now()), p.send)
+	p.armed = true
+	wait := p.next.Sub(p.clock.Now())
+	if p.timer == nil {
+		p.timer = p.clock.AfterFunc(wait, p.send)
+		return
+	}
+	p.timer.Reset(wait)
 }
 
 // send shows the latest text, unless the platform shows it already. A text
 // that changed meanwhile, or that the platform refused, arms the next send.
 func (p *pacer) send() {
 	p.mu.Lock()
-	p.timer = nil
+	p.armed = false
 	if p.final || p.ctx.Err() != nil {
 		p.idle.Broadcast()
 		p.mu.Unlock()
@@ -134,10 +141,10 @@ func (p *pacer) sendDone(text string, err error) {
 func (p *pacer) Finish(text string) error {
 	p.mu.Lock()
 	p.final = true
-	if p.timer != nil && p.timer.Stop() {
-		p.timer = nil
+	if p.armed && p.timer.Stop() {
+		p.armed = false
 	}
-	for p.sending || p.timer != nil {
+	for p.sending || p.armed {
 		p.idle.Wait()
 	}
 	next := p.next

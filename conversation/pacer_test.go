@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +214,39 @@ func TestPacerHasNoGoroutineWhileItWaits(t *testing.T) {
 	}
 	if n := pacerGoroutines(); n != 0 {
 		t.Errorf("%d goroutines in the pacer after Finish, want 0", n)
+	}
+}
+
+// countingClock counts the timers made on it.
+type countingClock struct {
+	*conversationtest.Clock
+	timers atomic.Int32
+}
+
+func (c *countingClock) AfterFunc(d time.Duration, f func()) conversation.Timer {
+	c.timers.Add(1)
+	return c.Clock.AfterFunc(d, f)
+}
+
+// A pacer reuses one timer for all its sends and retries: a reply that waits
+// for the platform's budget retries many times.
+func TestPacerKeepsOneTimer(t *testing.T) {
+	clock := &countingClock{Clock: conversationtest.NewClock()}
+	flood := &conversation.RetryAfterError{After: time.Second}
+	r := conversationtest.NewReply(flood, flood, flood)
+	p := conversation.NewPacerForTest(context.Background(), r, time.Second, clock)
+	p.Set("one")
+	for n := 1; n <= 4; n++ { // three refusals, then the text goes out
+		waitCalls(t, r, n)
+		if n < 4 {
+			clock.WaitForWaiters(1, wait)
+			clock.Advance(time.Second)
+		}
+	}
+	if n := clock.timers.Load(); n != 1 {
+		t.Errorf("%d timers for four tries, want 1", n)
+	}
+	if err := p.Finish("one"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -17,7 +17,8 @@ func (stillClock) AfterFunc(time.Duration, func()) Timer { return stillTimer{} }
 
 type stillTimer struct{}
 
-func (stillTimer) Stop() bool { return true }
+func (stillTimer) Stop() bool               { return true }
+func (stillTimer) Reset(time.Duration) bool { return true }
 
 // A delta costs no copy of the reply, even with a reasoning summary before
 // it: the text is composed only when the pacer sends.

@@ -47,6 +47,9 @@ func (c *Client) openStream(ctx context.Context, path string, body any, retryAft
 		resp.Body.Close() // a web page where a stream was asked for: base_url is wrong
 		return nil, errNotAPI
 	}
+	// The transport keeps the response until the stream ends; its headers
+	// (a dozen from OpenAI) are not needed past here.
+	resp.Header = nil
 	return resp.Body, nil
 }
 

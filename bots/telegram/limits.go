@@ -175,6 +175,17 @@ func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown
 	}
 }
 
+// ready returns a RetryAfterError, taking nothing, when a call in chat would
+// have to wait now: an interim update then need not be prepared.
+func (c *chatLimits) ready(chatID int64, group bool) error {
+	chat := c.limiter(chatID, group)
+	now := time.Now()
+	if wait := max(untilToken(c.global, now), untilToken(chat, now)); wait > 0 {
+		return &conversation.RetryAfterError{After: wait, Err: errBudget}
+	}
+	return nil
+}
+
 // queue takes the chat's call and one of the bot's if both are there now
 // (returning nil), or else a place in the bot's queue, leaving the chat's.
 func (c *chatLimits) queue(chat *rate.Limiter) *rate.Reservation {

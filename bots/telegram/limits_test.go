@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -132,5 +133,25 @@ func TestFinalTakesTheBotsCallWhenItLeaves(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("chat 1's final text: %v", err)
+	}
+}
+
+// An interim update that the budget has no room for is refused before its
+// Markdown is rendered: a crowd of chats waiting for the bot's budget retries
+// many times a second, and rendering each time made as much garbage.
+func TestInterimUpdateWithoutBudgetRendersNothing(t *testing.T) {
+	b := &Bot{limits: newChatLimits(time.Second, 3*time.Second)}
+	ctx := context.Background()
+	for chat := int64(100); b.limits.wait(ctx, chat, false, false, false) == nil; chat++ { // spend the bot's budget
+	}
+	r := &reply{b: b, chatID: 1, limit: maxMessageLen}
+	md := strings.Repeat("Some **bold** words, a [link](https://example.com) and `code`.\n\n", 20)
+	var err error
+	allocs := testing.AllocsPerRun(20, func() { err = r.Update(ctx, md) })
+	if _, ok := conversation.RetryAfter(err); !ok {
+		t.Fatalf("Update without budget: %v, want a RetryAfterError", err)
+	}
+	if allocs > 5 {
+		t.Errorf("%.0f allocations for an update the budget has no room for, want a handful (no rendering)", allocs)
 	}
 }

@@ -97,8 +97,16 @@ func (r *reply) Finish(ctx context.Context, md string) error {
 }
 
 // showText shows md; should Telegram count a message longer than this adapter
-// does, the reply is cut again with a smaller limit.
+// does, the reply is cut again with a smaller limit. An interim text that the
+// budget has no room for now is not rendered at all: with many chats waiting
+// for the bot's budget, each would otherwise render its text many times a
+// second for nothing.
 func (r *reply) showText(ctx context.Context, md string, final bool) error {
+	if !final && !r.drafting() {
+		if err := r.b.limits.ready(r.chatID, r.group); err != nil {
+			return err
+		}
+	}
 	for {
 		chunks := renderChunks(md, r.limit)
 		if len(chunks) == 0 && final {

@@ -74,6 +74,29 @@ func (w *waiter) Stop() bool {
 	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.remove(w)
+}
+
+// Reset makes an AfterFunc fire once the clock has been advanced by d from
+// now (at once, in its own goroutine, when d is not positive); it reports
+// whether it had not fired yet.
+func (w *waiter) Reset(d time.Duration) bool {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pending := c.remove(w)
+	w.at = c.now.Add(d)
+	if d <= 0 {
+		go w.f()
+		return pending
+	}
+	c.waiters = append(c.waiters, w)
+	c.notify()
+	return pending
+}
+
+// remove takes w off the pending timers; c.mu is held.
+func (c *Clock) remove(w *waiter) bool {
 	i := slices.Index(c.waiters, w)
 	if i < 0 {
 		return false
