@@ -42,8 +42,9 @@ const (
 // TestLoadMemoryPerStream measures what one reply in flight costs the bot: N
 // private chats (1,000; CHATBOT_LOAD_STREAMS changes it) each show the first
 // part of an answer (about 900 characters) while the model holds the rest back
-// for 150 s (the first texts of 1,000 streams take 40 s or more at the adapter's 25 sends a second). The fakes run in a child process, so that this process holds the bot
-// alone: heap, stacks and goroutines are read (after a full GC) with the bot idle,
+// for 150 s (the first texts of 1,000 streams take 42 s or more at the
+// adapter's 24 sends a second). The fakes run in a child process, so that this
+// process holds the bot alone: heap, stacks and goroutines are read (after a full GC) with the bot idle,
 // with N streams in flight, and idle again after they end. The bot reaches the
 // model over HTTPS and HTTP/2, as in production (CHATBOT_LOAD_HTTP1=1: plain
 // HTTP/1.1).
