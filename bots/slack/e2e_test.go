@@ -50,7 +50,10 @@ func TestMentionAnsweredInThread(t *testing.T) {
 	for _, s := range h.slack.Statuses() {
 		status = status || (s.Channel == general && s.ThreadTS == m.TS && s.Status == thinkingStatus)
 	}
-	if !status || h.slack.Deleted() != 0 || h.slack.Calls("chat.update") != 1 {
+	// At most one chat.update: the final's feedback buttons, unless the answer
+	// was complete by the time its first text went out (posted whole, buttons
+	// and all).
+	if !status || h.slack.Deleted() != 0 || h.slack.Calls("chat.update") > 1 {
 		t.Errorf("statuses %v, %d deleted, %d chat.update (the final's feedback buttons only)",
 			h.slack.Statuses(), h.slack.Deleted(), h.slack.Calls("chat.update"))
 	}

@@ -703,18 +703,21 @@ func TestStreamResumesFromLastEventID(t *testing.T) {
 	if ev.Turn.From != 0 || ev.ID == got.ID {
 		t.Errorf("resumed event = %+v after %s", ev, got.ID)
 	}
-	text := ""
+	var blocks []string // each event has the blocks from From on; the reply is one paragraph
 	for ; ; ev = s2.next() {
-		text = strings.Join(ev.Turn.Blocks[:], "") // each event has the blocks from From on; the reply is one paragraph
-		if ev.Turn.From != 0 {
-			t.Fatalf("one paragraph grows from block 0, got from %d", ev.Turn.From)
+		if ev.Turn.From > len(blocks) {
+			t.Fatalf("an event from block %d with %d blocks shown", ev.Turn.From, len(blocks))
+		}
+		blocks = append(blocks[:ev.Turn.From], ev.Turn.Blocks...)
+		if len(blocks) != 1 {
+			t.Fatalf("one paragraph shows as %d blocks: %q", len(blocks), blocks)
 		}
 		if ev.Turn.Done {
 			break
 		}
 	}
-	if want := "<p>" + strings.Join(words, " ") + "</p>"; strings.TrimSpace(text) != want {
-		t.Errorf("final = %q, want %q", text, want)
+	if want := "<p>" + strings.Join(words, " ") + "</p>"; strings.TrimSpace(blocks[0]) != want {
+		t.Errorf("final = %q, want %q", blocks[0], want)
 	}
 	// A stream that opens with the final id sends nothing more for that turn.
 	s3 := c.stream(a.Conversation, ev.ID)
