@@ -210,7 +210,10 @@ func testKilledMidReply(t *testing.T, bin string) {
 	ai.SetHandler(func(r openaitest.Request) openaitest.Reply {
 		reply := openaitest.Reply{Tokens: openaitest.Tokenize(answer(r.LastUser(), 200))}
 		if strings.HasPrefix(r.LastUser(), "second") {
-			reply.TokenDelay = 30 * time.Millisecond // six seconds: the kill comes first
+			// Twenty seconds: the kill comes first, however slowly a loaded
+			// machine shows all 20 answers streaming (six seconds were not
+			// always enough on a fresh-clone CI run).
+			reply.TokenDelay = 100 * time.Millisecond
 		}
 		return reply
 	})
