@@ -44,9 +44,13 @@ type draft struct {
 	stopped bool                        // the user pressed its stop button
 	live    bool                        // in the bot's registry of drafts
 
-	ctl     sync.Mutex
-	refresh context.CancelFunc // ends the refresher; nil until it runs
-	ended   chan struct{}      // closed when the refresher has returned
+	// The refresher: a timer (Options.Clock), not a goroutine.
+	ctl        sync.Mutex
+	refresh    context.CancelFunc // ends the refresher's calls; nil until it runs and once it ended
+	refreshCtx context.Context
+	timer      conversation.Timer
+	ticking    bool      // a refresh tick runs
+	tickDone   sync.Cond // on ctl: a tick ended
 }
 
 // draftKey finds a reply by the draft a stopped_message_generation names.
@@ -183,40 +187,57 @@ func (r *reply) sendingMessage() func(sent bool) {
 	}
 }
 
-// startRefresh starts the goroutine that sends the draft again whenever it has
-// not changed for DraftRefresh, until endDraft.
+// startRefresh starts the draft's refresher, which sends the draft again
+// whenever it has not changed for DraftRefresh, until endDraft. It is a timer:
+// a reply waiting for the model holds no goroutine for it.
 func (r *reply) startRefresh(ctx context.Context) {
 	d := r.draft
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	wait := r.refreshWait()
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
-	d.refresh, d.ended = cancel, make(chan struct{})
-	go func() {
-		defer close(d.ended)
-		r.refreshLoop(ctx)
-	}()
+	d.refresh, d.refreshCtx = cancel, ctx
+	d.tickDone.L = &d.ctl
+	d.timer = r.b.opt.Clock.AfterFunc(wait, r.refreshTick)
 }
 
-// refreshLoop keeps the draft alive until ctx ends.
-func (r *reply) refreshLoop(ctx context.Context) {
-	d, clock, every := r.draft, r.b.opt.Clock, r.b.opt.DraftRefresh
-	for {
-		d.mu.Lock()
-		wait := every
-		if d.shown != nil {
-			wait = d.at.Add(max(every, d.wait)).Sub(clock.Now())
-		}
-		d.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-clock.After(max(wait, 0)):
-		}
-		d.mu.Lock()
-		if d.shown != nil && d.on && !d.stopped && !clock.Now().Before(d.at.Add(max(every, d.wait))) {
-			r.refreshDraft(ctx)
-		}
-		d.mu.Unlock()
+// refreshWait is how long until the draft is due to be sent again.
+func (r *reply) refreshWait() time.Duration {
+	d, every := r.draft, r.b.opt.DraftRefresh
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.shown == nil {
+		return every
+	}
+	return max(d.at.Add(max(every, d.wait)).Sub(r.b.opt.Clock.Now()), 0)
+}
+
+// refreshTick sends the draft again if it is due, and arms the next tick.
+func (r *reply) refreshTick() {
+	d := r.draft
+	d.ctl.Lock()
+	if d.refresh == nil { // ended
+		d.ctl.Unlock()
+		return
+	}
+	ctx := d.refreshCtx
+	d.ticking = true
+	d.ctl.Unlock()
+
+	clock, every := r.b.opt.Clock, r.b.opt.DraftRefresh
+	d.mu.Lock()
+	if d.shown != nil && d.on && !d.stopped && !clock.Now().Before(d.at.Add(max(every, d.wait))) {
+		r.refreshDraft(ctx)
+	}
+	d.mu.Unlock()
+	wait := r.refreshWait()
+
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	d.ticking = false
+	d.tickDone.Broadcast()
+	if d.refresh != nil {
+		d.timer.Reset(wait)
 	}
 }
 
@@ -250,12 +271,19 @@ func (r *reply) endDraft() {
 		return
 	}
 	d.ctl.Lock()
-	stop, ended := d.refresh, d.ended
+	stop := d.refresh
 	d.refresh = nil
+	if d.timer != nil {
+		d.timer.Stop()
+	}
 	d.ctl.Unlock()
 	if stop != nil {
-		stop()
-		<-ended
+		stop() // ends a refresh in flight
+		d.ctl.Lock()
+		for d.ticking {
+			d.tickDone.Wait()
+		}
+		d.ctl.Unlock()
 	}
 	d.mu.Lock()
 	live := d.live

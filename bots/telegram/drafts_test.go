@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,19 @@ import (
 	"github.com/chatbot-dev/chatbot/conversation/conversationtest"
 	"github.com/chatbot-dev/chatbot/openai/openaitest"
 )
+
+// goroutinesIn counts the goroutines with fn on their stack.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
 
 // gate holds every model stream after its first text (Responses API events)
 // until it is opened, so that a test can make a reply as slow as it likes.
@@ -84,6 +98,9 @@ func TestDraftRefreshedPastItsLife(t *testing.T) {
 	h.waitFor("the first draft", func() bool { return len(h.tg.Drafts(alice.ID)) > 0 })
 	start := clock.Now()
 	h.waitFor("the draft's refresher", clock.Pending)
+	if n := goroutinesIn("telegram.(*reply).refresh"); n != 0 {
+		t.Errorf("%d goroutines in the draft's refresher while it waits, want none (a timer)", n)
+	}
 	for clock.Now().Sub(start) < 70*time.Second {
 		clock.Advance(5 * time.Second)
 		h.waitFor("the draft's refresher", clock.Pending)
