@@ -142,6 +142,9 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // RetryAfter reports how long err asks to wait, if it is (or wraps) a *RetryAfterError.
 func RetryAfter(err error) (time.Duration, bool) {
+	if ra, ok := err.(*RetryAfterError); ok { // the usual case, without errors.As's allocation
+		return ra.After, true
+	}
 	var ra *RetryAfterError
 	if errors.As(err, &ra) {
 		return ra.After, true

@@ -175,15 +175,11 @@ func (c *chatLimits) wait(ctx context.Context, chatID int64, group, final, shown
 	}
 }
 
-// ready returns a RetryAfterError, taking nothing, when a call in chat would
-// have to wait now: an interim update then need not be prepared.
-func (c *chatLimits) ready(chatID int64, group bool) error {
-	chat := c.limiter(chatID, group)
+// ready returns how long a call in chat would have to wait now (0: none),
+// taking nothing: an interim update that must wait need not be prepared.
+func (c *chatLimits) ready(chatID int64, group bool) time.Duration {
 	now := time.Now()
-	if wait := max(untilToken(c.global, now), untilToken(chat, now)); wait > 0 {
-		return &conversation.RetryAfterError{After: wait, Err: errBudget}
-	}
-	return nil
+	return max(untilToken(c.global, now), untilToken(c.limiter(chatID, group), now))
 }
 
 // queue takes the chat's call and one of the bot's if both are there now

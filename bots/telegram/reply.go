@@ -42,6 +42,8 @@ type reply struct {
 	action *shownAction // shown until the first text ("typing"); nil if none
 	order  *turn        // its place in the chat's order (started at the first text); nil if none
 	msgs   []*sent
+	// refusal is what an interim update the budget has no room for returns.
+	refusal conversation.RetryAfterError
 	// keyboard, when set, goes under the last message of the final text.
 	keyboard *inlineKeyboard
 	// editOnly keeps the reply to the messages it has (a menu being updated):
@@ -103,8 +105,10 @@ func (r *reply) Finish(ctx context.Context, md string) error {
 // second for nothing.
 func (r *reply) showText(ctx context.Context, md string, final bool) error {
 	if !final && !r.drafting() {
-		if err := r.b.limits.ready(r.chatID, r.group); err != nil {
-			return err
+		if delay := r.b.limits.ready(r.chatID, r.group); delay > 0 {
+			// One error for all the reply's refusals: its pacer reads it at once.
+			r.refusal.After, r.refusal.Err = delay, errBudget
+			return &r.refusal
 		}
 	}
 	for {
