@@ -120,13 +120,18 @@ func TestTelegramReplicasProcess(t *testing.T) {
 	}
 	say("two") // sent while no replica polls
 	waitUntil(t, "the second replica to poll", b.polls)
+	// The fake records a call once it has answered it, which may be after the
+	// replica's log line says it polls.
 	var takeover time.Duration
-	for _, c := range tg.CallsTo("getUpdates") {
-		if c.At.After(killed) {
-			takeover = c.At.Sub(killed)
-			break
+	waitUntil(t, "the second replica's first getUpdates", func() bool {
+		for _, c := range tg.CallsTo("getUpdates") {
+			if c.At.After(killed) {
+				takeover = c.At.Sub(killed)
+				return true
+			}
 		}
-	}
+		return false
+	})
 	t.Logf("takeover: the second replica polled %v after kill -9 of the first", takeover.Round(100*time.Millisecond))
 	if takeover <= 0 || takeover > takeoverLimit {
 		t.Errorf("the second replica polled %v after the first died, want within %v", takeover, takeoverLimit)
