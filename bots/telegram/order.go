@@ -93,10 +93,8 @@ func fire(ch chan struct{}, came *bool) {
 func (t *turn) entering() {
 	t.o.mu.Lock()
 	defer t.o.mu.Unlock()
-	t.enteringLocked()
+	fire(t.entered, &t.isEntered)
 }
-
-func (t *turn) enteringLocked() { fire(t.entered, &t.isEntered) }
 
 func (t *turn) started() {
 	if t == nil {
@@ -104,17 +102,15 @@ func (t *turn) started() {
 	}
 	t.o.mu.Lock()
 	defer t.o.mu.Unlock()
-	t.startedLocked()
+	fire(t.begun, &t.isBegun)
 }
-
-func (t *turn) startedLocked() { fire(t.begun, &t.isBegun) }
 
 func (t *turn) done() {
 	o := t.o
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	t.enteringLocked()
-	t.startedLocked()
+	fire(t.entered, &t.isEntered)
+	fire(t.begun, &t.isBegun)
 	if t.isDone {
 		return
 	}
